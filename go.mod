@@ -1,0 +1,3 @@
+module github.com/kansa-audit/kansa
+
+go 1.26
