@@ -1,0 +1,136 @@
+package archive
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kansa-audit/kansa/internal/objstore"
+	"github.com/kansa-audit/kansa/internal/record"
+)
+
+func TestTemplateTokyo(t *testing.T) {
+	tm, err := ParseTemplate(DefaultPrefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loc, err := LoadLocation("Asia/Tokyo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 2024-08-06T18:00Z is already the 7th in Tokyo.
+	v := Values{Time: time.Date(2024, 8, 6, 18, 0, 0, 0, time.UTC).In(loc), Tenant: "acme"}
+	if got := string(tm.Append(nil, &v)); got != "tenant=acme/year=2024/month=08/day=07/" {
+		t.Fatalf("got %s", got)
+	}
+	tm2, err := ParseTemplate("!{source}/!{timestamp:yyyy-MM-dd}/!{timestamp:HH}/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.Source = "app:kakari"
+	if got := string(tm2.Append(nil, &v)); got != "app%3Akakari/2024-08-07/03/" {
+		t.Fatalf("got %s", got)
+	}
+}
+
+func TestEscapeHostile(t *testing.T) {
+	for in, want := range map[string]string{
+		"../../x": "..%2F..%2Fx",
+		"..":      "%2E%2E",
+		".":       "%2E",
+		"":        "_",
+		"a=b:c/d": "a%3Db%3Ac%2Fd",
+		"東京":      "%E6%9D%B1%E4%BA%AC",
+		"ok.v1-_": "ok.v1-_",
+	} {
+		got := string(AppendEscaped(nil, in))
+		if got != want {
+			t.Errorf("escape(%q) = %q, want %q", in, got, want)
+		}
+		if err := objstore.CheckKey("tenant=" + got + "/x"); err != nil {
+			t.Errorf("escaped %q gives a bad key: %v", in, err)
+		}
+	}
+}
+
+func TestTemplateErrors(t *testing.T) {
+	for _, bad := range []string{"/abs/", "!{tenant", "!{nope}/", "a/../b/", "!{timestamp:yyyy/MM}/", "!{timestamp:YYYY}/", "a//b"} {
+		if _, err := ParseTemplate(bad); err == nil {
+			t.Errorf("ParseTemplate(%q) accepted", bad)
+		}
+	}
+}
+
+func entry(typ record.Type, ts time.Time, tenant, body string) record.Entry {
+	return record.Entry{Type: typ, Time: ts.UnixMicro(), Tenant: []byte(tenant), Source: []byte("stdin"), Body: []byte(body)}
+}
+
+func TestWriteIdempotent(t *testing.T) {
+	ctx := context.Background()
+	store, _ := objstore.NewDir(t.TempDir())
+	w, err := NewWriter(Config{TimeZone: "Asia/Tokyo"}, store, "w1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d1 := time.Date(2024, 8, 6, 1, 0, 0, 0, time.UTC)
+	d2 := time.Date(2023, 1, 1, 0, 0, 0, 0, time.UTC) // a backfill lands in last year's partition
+	b := &Batch{First: 10, Last: 14, Closed: d1, Entries: []record.Entry{
+		entry(record.TypeEvent, d1, "acme", `{"id":"1","seq":{"stream":"s","n":1}}`),
+		entry(record.TypeEvent, d2, "acme", `{"id":"2","seq":{"stream":"s","n":2}}`),
+		entry(record.TypeEvent, d1, "../../x", `{"id":"3"}`),
+		entry(record.TypeReject, d1, "default", `{"error_type":"decode","error":"bad","line":"{"}`),
+		entry(record.TypeEvent, d1, "acme", `{"id":"4","seq":{"stream":"s","n":3}}`),
+	}}
+	m, err := w.Write(ctx, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Events != 4 || m.Rejects != 1 || len(m.Files) != 4 {
+		t.Fatalf("manifest %+v", m)
+	}
+	if len(m.Seq) != 1 || m.Seq[0] != (SeqSpan{Stream: "s", Min: 1, Max: 3, Count: 3}) {
+		t.Fatalf("seq %+v", m.Seq)
+	}
+	wantKeys := []string{
+		"errors/decode/year=2024/month=08/day=06/kansa-w1-00000000000000000010-00000000000000000014.ndjson.gz",
+		"tenant=..%2F..%2Fx/year=2024/month=08/day=06/kansa-w1-00000000000000000010-00000000000000000014.ndjson.gz",
+		"tenant=acme/year=2023/month=01/day=01/kansa-w1-00000000000000000010-00000000000000000014.ndjson.gz",
+		"tenant=acme/year=2024/month=08/day=06/kansa-w1-00000000000000000010-00000000000000000014.ndjson.gz",
+	}
+	for i, f := range m.Files {
+		if f.Key != wantKeys[i] {
+			t.Errorf("file %d key %s, want %s", i, f.Key, wantKeys[i])
+		}
+	}
+	var lines []string
+	if err := ReadLines(ctx, store, wantKeys[3], func(l []byte) error { lines = append(lines, string(l)); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(lines, "|") != `{"id":"1","seq":{"stream":"s","n":1}}|{"id":"4","seq":{"stream":"s","n":3}}` {
+		t.Fatalf("lines %q", lines)
+	}
+	before := map[string][]byte{}
+	store.List(ctx, "", func(k string, _ int64) error { before[k], _ = store.Get(ctx, k); return nil })
+	if _, err := w.Write(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	store.List(ctx, "", func(k string, _ int64) error {
+		n++
+		got, _ := store.Get(ctx, k)
+		if !bytes.Equal(got, before[k]) {
+			t.Errorf("rewrite changed %s", k)
+		}
+		return nil
+	})
+	if n != len(before) || n != 5 {
+		t.Errorf("rewrite made %d objects, want %d", n, len(before))
+	}
+	var ms []*Manifest
+	Manifests(ctx, store, func(m *Manifest) error { ms = append(ms, m); return nil })
+	if len(ms) != 1 || ms[0].First != 10 {
+		t.Fatalf("manifests %+v", ms)
+	}
+}

@@ -1,0 +1,77 @@
+package archive
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/klauspost/compress/gzip"
+
+	"github.com/kansa-audit/kansa/internal/objstore"
+)
+
+// Manifests calls fn with every batch manifest in store, ordered by writer
+// and then by WAL range.
+func Manifests(ctx context.Context, store objstore.Store, fn func(m *Manifest) error) error {
+	return store.List(ctx, ManifestPrefix, func(key string, _ int64) error {
+		if !strings.HasSuffix(key, ".json") {
+			return nil
+		}
+		data, err := store.Get(ctx, key)
+		if err != nil {
+			return err
+		}
+		m := new(Manifest)
+		if err := json.Unmarshal(data, m); err != nil {
+			return fmt.Errorf("manifest %s: %w", key, err)
+		}
+		if m.Version != ManifestVersion {
+			return fmt.Errorf("manifest %s: version %d, this kansa reads %d", key, m.Version, ManifestVersion)
+		}
+		return fn(m)
+	})
+}
+
+// ReadLines calls fn with each line of the gzip NDJSON object key. line is
+// valid only during the call.
+func ReadLines(ctx context.Context, store objstore.Store, key string, fn func(line []byte) error) error {
+	data, err := store.Get(ctx, key)
+	if err != nil {
+		return err
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return fmt.Errorf("%s: %w", key, err)
+	}
+	br := bufio.NewReaderSize(zr, 64<<10)
+	for {
+		line, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			// A line longer than the buffer: collect it whole.
+			full := append([]byte(nil), line...)
+			for err == bufio.ErrBufferFull {
+				line, err = br.ReadSlice('\n')
+				full = append(full, line...)
+			}
+			line = full
+		}
+		if len(line) > 0 && line[len(line)-1] == '\n' {
+			line = line[:len(line)-1]
+		}
+		if len(line) > 0 {
+			if ferr := fn(line); ferr != nil {
+				return ferr
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", key, err)
+		}
+	}
+}

@@ -1,0 +1,47 @@
+// Package objstore is the object-storage interface the archive writes to,
+// with a local-directory implementation. Keys are slash-separated paths
+// relative to the store's root ("tenant=acme/year=2024/…/x.ndjson.gz").
+package objstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// ErrNotExist is returned by Get for a key that has no object.
+var ErrNotExist = errors.New("object does not exist")
+
+// Store holds immutable objects by key. Implementations are safe for
+// concurrent use. Cancelling ctx abandons the call; a Put abandoned midway
+// leaves either the old object or the new one, never a part.
+type Store interface {
+	// Put stores data under key, replacing any object there. When Put
+	// returns nil the object is durable. Put does not retain data.
+	Put(ctx context.Context, key string, data []byte) error
+	// Get returns the object's bytes, or an error wrapping ErrNotExist.
+	Get(ctx context.Context, key string) ([]byte, error)
+	// List calls fn for every key under prefix, in lexical order. A prefix
+	// that is not a whole path element matches by string prefix.
+	List(ctx context.Context, prefix string, fn func(key string, size int64) error) error
+	// String names the store for logs ("dir:/var/lib/kansa/archive").
+	String() string
+}
+
+// CheckKey rejects keys that could escape a store's root or that stores
+// disagree on: empty elements, "." or "..", a leading slash, backslashes, NUL.
+func CheckKey(key string) error {
+	if key == "" {
+		return errors.New("empty object key")
+	}
+	if strings.ContainsAny(key, "\\\x00") {
+		return fmt.Errorf("object key %q: backslash or NUL", key)
+	}
+	for _, el := range strings.Split(key, "/") {
+		if el == "" || el == "." || el == ".." {
+			return fmt.Errorf("object key %q: empty, . or .. path element", key)
+		}
+	}
+	return nil
+}
