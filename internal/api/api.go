@@ -1,0 +1,89 @@
+// Package api is kansa's HTTP API: ingest, search, health and metrics. The
+// same handler serves the TCP listener and the data directory's Unix socket,
+// through which local commands talk to a running server.
+//
+//	POST /v1/events         ingest (package httpin)
+//	GET  /v1/events?q=…     search: q in the query language, limit (default
+//	                        100, 0 = all), format json (NDJSON, default) or table
+//	GET  /healthz           200 {"status":"ok",…} while the node runs
+//	GET  /metrics           Prometheus text format
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/kansa-audit/kansa/internal/archive"
+	"github.com/kansa-audit/kansa/internal/input/httpin"
+	"github.com/kansa-audit/kansa/internal/node"
+	"github.com/kansa-audit/kansa/internal/query"
+	"github.com/kansa-audit/kansa/internal/search"
+)
+
+// DefaultLimit is how many events a search returns when it names no limit.
+const DefaultLimit = 100
+
+// New returns the API handler for a node.
+func New(n *node.Node) http.Handler {
+	mux := http.NewServeMux()
+	ingest := httpin.New(httpin.Config{MaxBodyBytes: int64(n.Config.Server.MaxBodyBytes), Source: n.Config.Server.Source, Tenant: n.Config.Tenant}, n.Ingest)
+	mux.Handle("POST /v1/events", ingest)
+	loc, _ := archive.LoadLocation(n.Config.Search.TimeZone)
+	mux.HandleFunc("GET /v1/events", func(w http.ResponseWriter, r *http.Request) {
+		serveSearch(w, r, n.Search, loc)
+	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"status":"ok","writer":%q,"wal_last":%d,"wal_durable":%d,"archived_through":%d}`+"\n",
+			n.WriterID, n.WAL.Last(), n.WAL.Synced(), n.Batcher.Delivered())
+	})
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		n.Metrics.WriteText(w)
+	})
+	return mux
+}
+
+func serveSearch(w http.ResponseWriter, r *http.Request, s search.Searcher, loc *time.Location) {
+	params := r.URL.Query()
+	q, err := query.Parse(params.Get("q"), loc)
+	if err != nil {
+		httpError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	q.Limit = DefaultLimit
+	if l := params.Get("limit"); l != "" {
+		if q.Limit, err = strconv.Atoi(l); err != nil || q.Limit < 0 {
+			httpError(w, http.StatusBadRequest, "limit: want 0 (all) or a positive number")
+			return
+		}
+	}
+	format := params.Get("format")
+	if format == "" {
+		format = "json"
+	}
+	if format != "json" && format != "table" {
+		httpError(w, http.StatusBadRequest, "format: want json or table")
+		return
+	}
+	hits, err := s.Search(r.Context(), &q)
+	if err != nil {
+		httpError(w, http.StatusInternalServerError, "search: "+err.Error())
+		return
+	}
+	if format == "table" {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		search.WriteTable(w, hits)
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	search.WriteJSON(w, hits)
+}
+
+func httpError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	fmt.Fprintf(w, "{\"error\":%q}\n", msg)
+}

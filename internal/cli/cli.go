@@ -1,0 +1,124 @@
+// Package cli is kansa's command line: one function per subcommand, each
+// parsing its own flags, loading the config, and running until done or
+// signalled.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/kansa-audit/kansa/internal/config"
+)
+
+// Version is set at build time with -ldflags "-X …/cli.Version=…".
+var Version = "dev"
+
+// exitError carries an exit code.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+
+type command struct {
+	name, summary string
+	run           func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error
+}
+
+var commands = []command{
+	{"serve", "run the daemon: HTTP ingest, WAL, archive, search", runServe},
+	{"route", "sidecar: split a mixed log stream on stdin into app logs (stdout) and audit events", runRoute},
+	{"search", "find events: kansa search actor:User:42 action:update", runSearch},
+	{"wal", "WAL maintenance: kansa wal repair", runWAL},
+	{"version", "print the version", func(_ context.Context, _ []string, _ io.Reader, stdout, _ io.Writer) error {
+		fmt.Fprintln(stdout, "kansa", Version)
+		return nil
+	}},
+}
+
+// Main runs the command line and returns the process exit code.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) < 1 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stderr)
+		if len(args) < 1 {
+			return 2
+		}
+		return 0
+	}
+	for _, c := range commands {
+		if c.name == args[0] {
+			err := c.run(context.Background(), args[1:], stdin, stdout, stderr)
+			if err == nil {
+				return 0
+			}
+			if errors.Is(err, flag.ErrHelp) {
+				return 0
+			}
+			var ee *exitError
+			if errors.As(err, &ee) {
+				if ee.err != nil {
+					fmt.Fprintf(stderr, "kansa %s: %v\n", c.name, ee.err)
+				}
+				return ee.code
+			}
+			fmt.Fprintf(stderr, "kansa %s: %v\n", c.name, err)
+			return 1
+		}
+	}
+	fmt.Fprintf(stderr, "kansa: unknown command %q\n\n", args[0])
+	usage(stderr)
+	return 2
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "kansa — audit events apart from application logs, durable, archived and searchable")
+	fmt.Fprintln(w, "\nUsage: kansa <command> [flags]\n\nCommands:")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nEvery command takes --config FILE and --data DIR (default ./kansa-data); `kansa <command> -h` lists its flags.")
+}
+
+// common are the flags every stateful command has.
+type common struct {
+	config string
+	data   string
+}
+
+func (c *common) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.config, "config", "", "YAML config `file` (every setting has a default)")
+	fs.StringVar(&c.data, "data", "", "state `dir`ectory (default ./kansa-data, or data: in the config)")
+}
+
+// load reads the config and applies --data.
+func (c *common) load() (config.Config, error) {
+	cfg, err := config.Load(c.config)
+	if err != nil {
+		return cfg, err
+	}
+	if c.data != "" {
+		cfg.Data = c.data
+	}
+	return cfg, nil
+}
+
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("kansa "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+func newLogger(w io.Writer) *slog.Logger {
+	level := slog.LevelInfo
+	if strings.EqualFold(os.Getenv("KANSA_LOG"), "debug") {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}

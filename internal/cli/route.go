@@ -1,0 +1,95 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/kansa-audit/kansa/internal/input/stdin"
+	"github.com/kansa-audit/kansa/internal/node"
+)
+
+func runRoute(ctx context.Context, args []string, in io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlagSet("route", stderr)
+	var c common
+	c.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := c.load()
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr)
+	app := stdout
+	if cfg.Route.AppOutput == "file" {
+		f, err := os.OpenFile(cfg.Route.AppFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return fmt.Errorf("route.app_file: %w", err)
+		}
+		defer f.Close()
+		app = f
+	}
+	n, err := node.Open(cfg, log)
+	if err != nil {
+		if errors.Is(err, node.ErrLocked) {
+			return fmt.Errorf("%w; each route sidecar needs its own --data", err)
+		}
+		return err
+	}
+	n.Start()
+	policy := node.Block
+	if cfg.WAL.WhenFull == "drop" {
+		policy = node.Drop
+	}
+
+	// SIGTERM means "the application is stopping": keep reading until its
+	// stream ends, for at most the grace period.
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sig)
+	type result struct {
+		st  stdin.Stats
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		st, err := stdin.Run(runCtx, stdin.Config{Source: cfg.Route.Source, Tenant: cfg.Tenant, Policy: policy,
+			MaxLineBytes: int(cfg.Route.MaxLineBytes)}, in, app, n.Router, n.Ingest, n.Metrics)
+		done <- result{st, err}
+	}()
+	var res result
+	select {
+	case res = <-done:
+	case s := <-sig:
+		log.Info("draining until end of input", "signal", s.String(), "grace", cfg.Server.ShutdownGrace)
+		graceCtx, gcancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownGrace)
+		select {
+		case res = <-done:
+		case <-graceCtx.Done():
+			res.err = errors.New("input did not end within the grace period; lines not yet read were not routed")
+			cancel()
+		}
+		gcancel()
+	}
+	grace, gcancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownGrace)
+	defer gcancel()
+	serr := n.Shutdown(grace)
+	st := res.st
+	archived := n.Batcher.Delivered()
+	log.Info("route finished", "lines", st.Lines, "app", st.AppLines, "audit", st.AuditLines, "events", st.Events,
+		"rejects", st.Rejects, "dropped", st.Dropped, "long_lines", st.LongLines, "archived_through", archived)
+	if err := errors.Join(res.err, serr); err != nil {
+		return &exitError{1, err}
+	}
+	if archived < st.LastIndex {
+		return &exitError{1, fmt.Errorf("not every audit event reached the archive (archived through WAL record %d of %d); they stay in %s and are delivered at next start", archived, st.LastIndex, n.Dir)}
+	}
+	return nil
+}

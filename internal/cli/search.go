@@ -1,0 +1,91 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/kansa-audit/kansa/internal/archive"
+	"github.com/kansa-audit/kansa/internal/node"
+	"github.com/kansa-audit/kansa/internal/query"
+	"github.com/kansa-audit/kansa/internal/search"
+)
+
+func runSearch(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlagSet("search", stderr)
+	var c common
+	c.register(fs)
+	format := fs.String("format", "table", "output `format`: json (one event per line, as stored) or table")
+	limit := fs.Int("limit", 100, "at most `N` events, newest first; 0 means all")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: kansa search [flags] [QUERY...]\n\nQUERY is qualifiers such as actor:User:42 action:update target:Order:17 created:>=2024-08-01\n(source:, tenant:, request_id:, outcome:, actor_type:, target_type: too).\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *format != "json" && *format != "table" {
+		return &exitError{2, fmt.Errorf("--format %q: want json or table", *format)}
+	}
+	if *limit < 0 {
+		return &exitError{2, errors.New("--limit: want 0 (all) or a positive number")}
+	}
+	cfg, err := c.load()
+	if err != nil {
+		return err
+	}
+	text := strings.Join(fs.Args(), " ")
+	loc, _ := archive.LoadLocation(cfg.Search.TimeZone)
+	q, err := query.Parse(text, loc)
+	if err != nil {
+		return &exitError{2, err}
+	}
+	q.Limit = *limit
+	if _, err := os.Stat(cfg.Data); err != nil {
+		return fmt.Errorf("no kansa data directory at %s (pass --data DIR)", cfg.Data)
+	}
+	n, err := node.Open(cfg, nil)
+	if errors.Is(err, node.ErrLocked) {
+		// A server owns the directory: ask it.
+		return searchViaSocket(ctx, node.SocketPath(cfg.Data), text, *limit, *format, stdout)
+	}
+	if err != nil {
+		return err
+	}
+	defer n.Shutdown(context.Background())
+	hits, err := n.Search.Search(ctx, &q)
+	if err != nil {
+		return err
+	}
+	if *format == "json" {
+		return search.WriteJSON(stdout, hits)
+	}
+	return search.WriteTable(stdout, hits)
+}
+
+func searchViaSocket(ctx context.Context, sock, q string, limit int, format string, stdout io.Writer) error {
+	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", sock)
+	}}}
+	u := "http://kansa/v1/events?" + url.Values{"q": {q}, "limit": {strconv.Itoa(limit)}, "format": {format}}.Encode()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("the data directory is owned by a running kansa, but its socket %s does not answer: %w", sock, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("server: %s: %s", resp.Status, strings.TrimSpace(string(b)))
+	}
+	_, err = io.Copy(stdout, resp.Body)
+	return err
+}

@@ -1,0 +1,32 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"github.com/kansa-audit/kansa/internal/wal"
+)
+
+func runWAL(_ context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "repair" {
+		return &exitError{2, fmt.Errorf("usage: kansa wal repair [--data DIR] (cuts a damaged WAL at the damage; records after it are lost)")}
+	}
+	fs := newFlagSet("wal repair", stderr)
+	var c common
+	c.register(fs)
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	cfg, err := c.load()
+	if err != nil {
+		return err
+	}
+	w, err := wal.Open(filepath.Join(cfg.Data, "wal"), wal.Options{Repair: true, Logger: newLogger(stderr)})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "WAL records %d..%d intact\n", w.First(), w.Last())
+	return w.Close()
+}

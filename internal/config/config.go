@@ -1,0 +1,248 @@
+// Package config reads kansa's YAML config file. Every setting has a
+// default, so no file is needed to start; a key the file has that kansa does
+// not know is an error that names the key and its line. The struct field
+// comments below are the config reference (docs/config.md shows them as a
+// whole file).
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/kansa-audit/kansa/internal/archive"
+	"github.com/kansa-audit/kansa/internal/route"
+)
+
+// Config is the whole file.
+type Config struct {
+	// Data is the state directory (WAL, checkpoints, local archive). The
+	// --data flag overrides it. Default ./kansa-data.
+	Data string `yaml:"data"`
+	// WriterID names this collector in object keys, so collectors sharing a
+	// bucket never collide. Default: generated on first start and kept in
+	// <data>/writer-id.
+	WriterID string `yaml:"writer_id"`
+	// Tenant is stamped on events that carry none. Default "default".
+	Tenant string `yaml:"tenant"`
+
+	Server  Server       `yaml:"server"`
+	WAL     WAL          `yaml:"wal"`
+	Batch   Batch        `yaml:"batch"`
+	Archive Archive      `yaml:"archive"`
+	Routes  route.Config `yaml:"routes"`
+	Route   RouteMode    `yaml:"route"`
+	Search  Search       `yaml:"search"`
+}
+
+// Server is `kansa serve`.
+type Server struct {
+	// Listen is the HTTP address. The --listen flag overrides it. Default
+	// 127.0.0.1:7700.
+	Listen string `yaml:"listen"`
+	// MaxBodyBytes bounds one ingest request (after gzip decoding); larger
+	// requests get 413. Default 32MiB.
+	MaxBodyBytes ByteSize `yaml:"max_body_bytes"`
+	// ShutdownGrace is how long SIGTERM waits for in-flight requests and the
+	// final batch before exiting. Default 30s.
+	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+	// Source is stamped on HTTP-ingested events that carry none. Default "http".
+	Source string `yaml:"source"`
+}
+
+// WAL is the write-ahead log.
+type WAL struct {
+	// SegmentBytes is the size of one WAL segment file. Default 64MiB.
+	SegmentBytes ByteSize `yaml:"segment_bytes"`
+	// MaxBytes bounds the WAL on disk; when a sink is down and the WAL
+	// reaches it, when_full applies. Default 2GiB.
+	MaxBytes ByteSize `yaml:"max_bytes"`
+	// WhenFull is what `kansa route` does when the WAL is full: block (the
+	// default: the input waits, so no unaudited action goes through) or drop
+	// (audit lines are counted in kansa_dropped_total, logged, and lost).
+	// HTTP ingest always answers 503 with Retry-After instead.
+	WhenFull string `yaml:"when_full"`
+}
+
+// Batch is how the WAL is cut into archive batches.
+type Batch struct {
+	// MaxBytes closes a batch at this many bytes of records. Default 10MB.
+	MaxBytes ByteSize `yaml:"max_bytes"`
+	// MaxInterval closes a batch when its oldest record is this old.
+	// Default 300s.
+	MaxInterval time.Duration `yaml:"max_interval"`
+}
+
+// Archive is where batches go.
+type Archive struct {
+	// Dir is the local archive directory. Default <data>/archive.
+	Dir string `yaml:"dir"`
+	// Prefix, ErrorPrefix, TimeZone and GzipLevel: see archive.Config.
+	Prefix      string `yaml:"prefix"`
+	ErrorPrefix string `yaml:"error_prefix"`
+	TimeZone    string `yaml:"time_zone"`
+	GzipLevel   int    `yaml:"gzip_level"`
+}
+
+// RouteMode is `kansa route`, the sidecar.
+type RouteMode struct {
+	// Source is stamped on audit events read from stdin. Default "stdin".
+	Source string `yaml:"source"`
+	// AppOutput is where application-log lines go: stdout (the default) or
+	// file.
+	AppOutput string `yaml:"app_output"`
+	// AppFile is the file for app_output: file (appended to).
+	AppFile string `yaml:"app_file"`
+	// MaxLineBytes bounds one input line; a longer line is passed to the
+	// application log unchanged if it is not audit, and rejected to the
+	// error output otherwise. Default 4MiB.
+	MaxLineBytes ByteSize `yaml:"max_line_bytes"`
+}
+
+// Search is `kansa search` and GET /v1/events.
+type Search struct {
+	// TimeZone reads dates without an offset in queries (created:2024-08-01).
+	// Default UTC.
+	TimeZone string `yaml:"time_zone"`
+}
+
+// Defaults returns the config used when no file is given.
+func Defaults() Config {
+	return Config{
+		Data:   "./kansa-data",
+		Tenant: "default",
+		Server: Server{Listen: "127.0.0.1:7700", MaxBodyBytes: 32 << 20, ShutdownGrace: 30 * time.Second, Source: "http"},
+		WAL:    WAL{SegmentBytes: 64 << 20, MaxBytes: 2 << 30, WhenFull: "block"},
+		Batch:  Batch{MaxBytes: 10 << 20, MaxInterval: 300 * time.Second},
+		Archive: Archive{Prefix: archive.DefaultPrefix, ErrorPrefix: archive.DefaultErrorPrefix,
+			TimeZone: "UTC", GzipLevel: 1},
+		Route: RouteMode{Source: "stdin", AppOutput: "stdout", MaxLineBytes: 4 << 20},
+	}
+}
+
+// Load reads path over the defaults. path "" gives the defaults.
+func Load(path string) (Config, error) {
+	cfg := Defaults()
+	if path == "" {
+		return cfg, cfg.Validate()
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, fmt.Errorf("config: %w", err)
+	}
+	if err := decode(&cfg, data); err != nil {
+		return cfg, fmt.Errorf("config %s: %w", path, err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+var unknownField = regexp.MustCompile(`line (\d+): field (\S+) not found in type (\S+)`)
+
+func decode(cfg *Config, data []byte) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	err := dec.Decode(cfg)
+	if errors.Is(err, io.EOF) {
+		return nil // an empty file
+	}
+	if err != nil {
+		// Say "unknown key" in the user's words, not Go's.
+		msg := unknownField.ReplaceAllStringFunc(err.Error(), func(m string) string {
+			sub := unknownField.FindStringSubmatch(m)
+			return fmt.Sprintf("line %s: unknown key %q", sub[1], sub[2])
+		})
+		return errors.New(strings.TrimPrefix(msg, "yaml: "))
+	}
+	return nil
+}
+
+// Validate checks values that decoding cannot.
+func (c *Config) Validate() error {
+	switch c.WAL.WhenFull {
+	case "block", "drop":
+	default:
+		return fmt.Errorf("wal.when_full: %q (want block or drop)", c.WAL.WhenFull)
+	}
+	switch c.Route.AppOutput {
+	case "stdout":
+	case "file":
+		if c.Route.AppFile == "" {
+			return errors.New("route.app_file: required when route.app_output is file")
+		}
+	default:
+		return fmt.Errorf("route.app_output: %q (want stdout or file)", c.Route.AppOutput)
+	}
+	if c.WAL.MaxBytes > 0 && c.WAL.MaxBytes < 2*c.WAL.SegmentBytes {
+		return fmt.Errorf("wal.max_bytes (%d) must be at least twice wal.segment_bytes (%d)", c.WAL.MaxBytes, c.WAL.SegmentBytes)
+	}
+	if c.Batch.MaxInterval <= 0 || c.Batch.MaxBytes <= 0 {
+		return errors.New("batch.max_bytes and batch.max_interval must be positive")
+	}
+	if c.Server.MaxBodyBytes <= 0 {
+		return errors.New("server.max_body_bytes must be positive")
+	}
+	if _, err := route.New(c.Routes); err != nil {
+		return err
+	}
+	if _, err := archive.LoadLocation(c.Archive.TimeZone); err != nil {
+		return fmt.Errorf("archive.time_zone: %w", err)
+	}
+	if _, err := archive.LoadLocation(c.Search.TimeZone); err != nil {
+		return fmt.Errorf("search.time_zone: %w", err)
+	}
+	for name, p := range map[string]string{"archive.prefix": c.Archive.Prefix, "archive.error_prefix": c.Archive.ErrorPrefix} {
+		if _, err := archive.ParseTemplate(p); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// ByteSize is a number of bytes, written as an integer or with a unit:
+// 10MB, 64MiB, 1GiB, 512KB.
+type ByteSize int64
+
+var sizeUnits = []struct {
+	suffix string
+	mult   int64
+}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1}}
+
+// ParseByteSize parses "10MB", "64MiB", "1048576".
+func ParseByteSize(s string) (ByteSize, error) {
+	s = strings.TrimSpace(s)
+	for _, u := range sizeUnits {
+		if strings.HasSuffix(s, u.suffix) {
+			n, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), 64)
+			if err != nil || n < 0 {
+				return 0, fmt.Errorf("size %q: want a number and a unit such as 10MB or 64MiB", s)
+			}
+			return ByteSize(n * float64(u.mult)), nil
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("size %q: want bytes or a number with a unit such as 10MB or 64MiB", s)
+	}
+	return ByteSize(n), nil
+}
+
+// UnmarshalYAML reads an integer or a string with a unit.
+func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseByteSize(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*b = v
+	return nil
+}

@@ -1,0 +1,204 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/kansa-audit/kansa/internal/archive"
+	"github.com/kansa-audit/kansa/internal/batch"
+	"github.com/kansa-audit/kansa/internal/config"
+	"github.com/kansa-audit/kansa/internal/metrics"
+	"github.com/kansa-audit/kansa/internal/objstore"
+	"github.com/kansa-audit/kansa/internal/route"
+	"github.com/kansa-audit/kansa/internal/search"
+	"github.com/kansa-audit/kansa/internal/wal"
+)
+
+// SocketName is the Unix socket a serving node answers on inside its data
+// directory.
+const SocketName = "kansa.sock"
+
+// Node is an open data directory. Open it, Start it, Shutdown once.
+type Node struct {
+	Config   config.Config
+	Dir      string
+	WriterID string
+	Log      *slog.Logger
+	Metrics  *metrics.Registry
+	WAL      *wal.WAL
+	Store    objstore.Store
+	Archive  *archive.Writer
+	Batcher  *batch.Batcher
+	Router   *route.Router
+	Search   search.Searcher
+	Ingest   *Ingester
+
+	lock      *os.File
+	cancel    context.CancelFunc
+	runErr    chan error
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open locks cfg.Data and opens its WAL and archive. It returns an error
+// wrapping ErrLocked when another process owns the directory.
+func Open(cfg config.Config, log *slog.Logger) (*Node, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	dir, err := filepath.Abs(cfg.Data)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	n := &Node{Config: cfg, Dir: dir, Log: log, Metrics: metrics.NewRegistry()}
+	if n.lock, err = lockDir(dir); err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			n.closeFiles()
+		}
+	}()
+	if n.WriterID, err = writerID(dir, cfg.WriterID); err != nil {
+		return nil, err
+	}
+	n.WAL, err = wal.Open(filepath.Join(dir, "wal"), wal.Options{
+		SegmentSize: int64(cfg.WAL.SegmentBytes), MaxSize: int64(cfg.WAL.MaxBytes), Logger: log.With("stage", "wal")})
+	if err != nil {
+		var ce *wal.CorruptionError
+		if errors.As(err, &ce) {
+			return nil, fmt.Errorf("%w\nThe WAL is damaged before its tail. Run `kansa wal repair --data %s` to cut it at the damage (records after it are lost), after copying the directory aside", err, cfg.Data)
+		}
+		return nil, err
+	}
+	archiveDir := cfg.Archive.Dir
+	if archiveDir == "" {
+		archiveDir = filepath.Join(dir, "archive")
+	}
+	store, err := objstore.NewDir(archiveDir)
+	if err != nil {
+		return nil, err
+	}
+	n.Store = store
+	n.Archive, err = archive.NewWriter(archive.Config{Prefix: cfg.Archive.Prefix, ErrorPrefix: cfg.Archive.ErrorPrefix,
+		TimeZone: cfg.Archive.TimeZone, GzipLevel: cfg.Archive.GzipLevel}, store, n.WriterID)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "sinks"), 0o755); err != nil {
+		return nil, err
+	}
+	n.Batcher, err = batch.New(batch.Config{MaxBytes: int64(cfg.Batch.MaxBytes), MaxInterval: cfg.Batch.MaxInterval},
+		batch.Deps{Name: "archive", WAL: n.WAL, Dst: n.Archive, StateDir: filepath.Join(dir, "sinks"), Logger: log.With("stage", "batch"), Metrics: n.Metrics})
+	if err != nil {
+		return nil, err
+	}
+	if n.Router, err = route.New(cfg.Routes); err != nil {
+		return nil, err
+	}
+	n.Search = &search.Scan{WAL: n.WAL, Store: n.Store, Delivered: n.Batcher.Delivered}
+	n.Ingest = newIngester(n)
+	n.Metrics.Gauge("kansa_wal_bytes", "Bytes of WAL segments on disk.", func() float64 { return float64(n.WAL.Size()) })
+	n.Metrics.Gauge("kansa_wal_max_bytes", "The WAL's size limit (0: none).", func() float64 { return float64(cfg.WAL.MaxBytes) })
+	ok = true
+	return n, nil
+}
+
+// Start runs the batcher in the background until Shutdown.
+func (n *Node) Start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	n.runErr = make(chan error, 1)
+	go func() { n.runErr <- n.Batcher.Run(ctx) }()
+}
+
+// Shutdown makes everything accepted durable, delivers it as a final batch
+// within ctx's deadline, and closes the directory. What cannot be delivered
+// in time stays in the WAL for the next start. Idempotent.
+func (n *Node) Shutdown(ctx context.Context) error {
+	n.closeOnce.Do(func() {
+		var errs []error
+		if err := n.WAL.Sync(ctx, n.WAL.Last()); err != nil {
+			errs = append(errs, fmt.Errorf("sync WAL: %w", err))
+		}
+		if n.cancel != nil {
+			n.Batcher.Stop()
+			select {
+			case err := <-n.runErr:
+				if err != nil {
+					errs = append(errs, fmt.Errorf("final batch: %w", err))
+				}
+			case <-ctx.Done():
+				n.cancel()
+				<-n.runErr
+				errs = append(errs, fmt.Errorf("final batch not delivered within the shutdown grace period; it stays in the WAL and is delivered at next start"))
+			}
+			n.cancel()
+		}
+		if err := n.closeFiles(); err != nil {
+			errs = append(errs, err)
+		}
+		n.closeErr = errors.Join(errs...)
+	})
+	return n.closeErr
+}
+
+func (n *Node) closeFiles() error {
+	var err error
+	if n.WAL != nil {
+		err = n.WAL.Close()
+	}
+	if n.lock != nil {
+		n.lock.Close()
+	}
+	return err
+}
+
+// SocketPath returns the path of the data directory's socket.
+func SocketPath(dataDir string) string { return filepath.Join(dataDir, SocketName) }
+
+// writerID returns the configured id, or the one kept in <dir>/writer-id,
+// generating it on first start.
+func writerID(dir, configured string) (string, error) {
+	if configured != "" {
+		if string(archive.AppendEscaped(nil, configured)) != configured {
+			return "", fmt.Errorf("writer_id %q: use letters, digits, '.', '_' and '-' only", configured)
+		}
+		return configured, nil
+	}
+	p := filepath.Join(dir, "writer-id")
+	if b, err := os.ReadFile(p); err == nil {
+		return strings.TrimSpace(string(b)), nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	var r [5]byte
+	rand.Read(r[:])
+	id := "w" + hex.EncodeToString(r[:])
+	tmp := p + ".tmp"
+	if err := os.WriteFile(tmp, []byte(id+"\n"), 0o644); err != nil {
+		return "", err
+	}
+	f, err := os.Open(tmp)
+	if err == nil {
+		f.Sync()
+		f.Close()
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
