@@ -201,4 +201,3 @@ func writerID(dir, configured string) (string, error) {
 	}
 	return id, nil
 }
-

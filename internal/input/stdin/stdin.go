@@ -36,7 +36,7 @@ type Config struct {
 // Stats are the input's counts after Run.
 type Stats struct {
 	Lines, AppLines, AuditLines, Events, Rejects, Dropped, LongLines uint64
-	LastIndex                                                       uint64 // last WAL index appended
+	LastIndex                                                        uint64 // last WAL index appended
 }
 
 // chunk is a run of audit lines handed from the reader to the mapper.
