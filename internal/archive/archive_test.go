@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"strings"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/kansa-audit/kansa/internal/objstore"
+	"github.com/kansa-audit/kansa/internal/rawjson"
 	"github.com/kansa-audit/kansa/internal/record"
 )
 
@@ -64,7 +66,14 @@ func TestTemplateErrors(t *testing.T) {
 }
 
 func entry(typ record.Type, ts time.Time, tenant, body string) record.Entry {
-	return record.Entry{Type: typ, Time: ts.UnixMicro(), Tenant: []byte(tenant), Source: []byte("stdin"), Body: []byte(body)}
+	e := record.Entry{Type: typ, Time: ts.UnixMicro(), Tenant: []byte(tenant), Source: []byte("stdin"), Body: []byte(body)}
+	if v, ok := rawjson.Get(e.Body, "seq"); ok {
+		s, _ := rawjson.Get(v, "stream")
+		n, _ := rawjson.Get(v, "n")
+		e.Stream = s[1 : len(s)-1]
+		e.N, _ = strconv.ParseUint(string(n), 10, 64)
+	}
+	return e
 }
 
 func TestWriteIdempotent(t *testing.T) {

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 	_ "time/tzdata" // time zones from the binary, so Asia/Tokyo works in a scratch container
 
@@ -170,7 +169,7 @@ func (w *Writer) Write(ctx context.Context, b *Batch) (*Manifest, error) {
 			if m.Events == 1 || e.Time > tmax {
 				tmax = e.Time
 			}
-			addSeq(seqs, e.Body)
+			addSeq(seqs, e.Stream, e.N)
 		}
 		key = tmpl.Append(key[:0], &v)
 		key = append(key, suffix...)
@@ -250,27 +249,13 @@ func rejectType(body []byte) string {
 	return "unknown"
 }
 
-func addSeq(seqs map[string]*SeqSpan, body []byte) {
-	v, ok := rawjson.Get(body, "seq")
-	if !ok {
+func addSeq(seqs map[string]*SeqSpan, stream []byte, n uint64) {
+	if len(stream) == 0 {
 		return
 	}
-	sv, ok1 := rawjson.Get(v, "stream")
-	nv, ok2 := rawjson.Get(v, "n")
-	if !ok1 || !ok2 {
-		return
-	}
-	stream, err := rawjson.Text(sv)
-	if err != nil {
-		return
-	}
-	n, err := strconv.ParseUint(string(nv), 10, 64)
-	if err != nil {
-		return
-	}
-	s := seqs[stream]
+	s := seqs[string(stream)]
 	if s == nil {
-		seqs[stream] = &SeqSpan{Stream: stream, Min: n, Max: n, Count: 1}
+		seqs[string(stream)] = &SeqSpan{Stream: string(stream), Min: n, Max: n, Count: 1}
 		return
 	}
 	s.Min, s.Max = min(s.Min, n), max(s.Max, n)

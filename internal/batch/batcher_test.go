@@ -20,7 +20,7 @@ func appendEvents(t *testing.T, w *wal.WAL, from, n int) uint64 {
 	var recs [][]byte
 	for i := from; i < from+n; i++ {
 		body := fmt.Sprintf(`{"id":"e%d","seq":{"stream":"s","n":%d}}`, i, i)
-		recs = append(recs, record.AppendEntry(nil, record.TypeEvent, time.Date(2024, 8, 6, 0, 0, i, 0, time.UTC), "acme", "test", []byte(body)))
+		recs = append(recs, record.AppendEntry(nil, record.TypeEvent, time.Date(2024, 8, 6, 0, 0, i, 0, time.UTC), "acme", "test", "s", uint64(i), []byte(body)))
 	}
 	_, last, err := w.Append(recs)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"strings"
 
 	"github.com/kansa-audit/kansa/internal/config"
@@ -51,6 +52,13 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return 2
 		}
 		return 0
+	}
+	if path := os.Getenv("KANSA_CPUPROFILE"); path != "" {
+		// For profiling: KANSA_CPUPROFILE=cpu.out kansa route < in > out
+		if f, err := os.Create(path); err == nil {
+			pprof.StartCPUProfile(f)
+			defer func() { pprof.StopCPUProfile(); f.Close() }()
+		}
 	}
 	for _, c := range commands {
 		if c.name == args[0] {

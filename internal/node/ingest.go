@@ -100,7 +100,12 @@ func (in *Ingester) Accepted(events int) { in.accepted.Add(uint64(events)) }
 // received_at.
 func AppendEvent(dst []byte, e *event.Event, received time.Time) []byte {
 	e.ReceivedAt = received
-	dst = record.AppendEntry(dst, record.TypeEvent, e.Time, e.Tenant, e.Source, nil)
+	var stream string
+	var n uint64
+	if e.Seq != nil {
+		stream, n = e.Seq.Stream, e.Seq.N
+	}
+	dst = record.AppendEntry(dst, record.TypeEvent, e.Time, e.Tenant, e.Source, stream, n, nil)
 	return e.AppendJSON(dst)
 }
 
@@ -113,7 +118,7 @@ func (in *Ingester) AppendReject(dst []byte, err error, line []byte, source, ten
 	if tenant == "" {
 		tenant = event.DefaultTenant
 	}
-	dst = record.AppendEntry(dst, record.TypeReject, received, tenant, source, nil)
+	dst = record.AppendEntry(dst, record.TypeReject, received, tenant, source, "", 0, nil)
 	dst = append(dst, `{"error_type":`...)
 	dst = rawjson.AppendQuote(dst, typ)
 	dst = append(dst, `,"error":`...)

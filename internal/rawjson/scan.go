@@ -411,22 +411,16 @@ func skipString(data []byte, i int) (int, bool, error) {
 	i++
 	esc := false
 	for {
-		// Fast path: find the next quote, then any backslash before it.
-		j := bytes.IndexByte(data[i:], '"')
-		if j < 0 {
+		j := stringSpecial(data[i:])
+		i += j
+		if i >= len(data) {
 			return len(data), esc, &SyntaxError{start, "unterminated string"}
 		}
-		if k := bytes.IndexByte(data[i:i+j], '\\'); k >= 0 {
-			j = k
-		}
-		for _, c := range data[i : i+j] {
-			if c < 0x20 {
-				return i, esc, &SyntaxError{i, "control character in string"}
-			}
-		}
-		i += j
 		if data[i] == '"' {
 			return i + 1, esc, nil
+		}
+		if data[i] < 0x20 {
+			return i, esc, &SyntaxError{i, "control character in string"}
 		}
 		esc = true
 		if i+1 >= len(data) {
@@ -544,6 +538,12 @@ func AppendQuote[S ~string | ~[]byte](dst []byte, s S) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		if b, ok := any(s).([]byte); ok {
+			i += quoteSafe(b[i:])
+			if i >= len(s) {
+				break
+			}
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {

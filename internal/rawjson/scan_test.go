@@ -139,3 +139,34 @@ func BenchmarkFields(b *testing.B) {
 		}
 	}
 }
+
+func TestSWARAgainstLoop(t *testing.T) {
+	for n := 0; n < 40; n++ {
+		for pos := 0; pos <= n; pos++ {
+			for _, c := range []byte{'"', '\\', 0x00, 0x1f, 0x80, 0xff, 0x7f, ' '} {
+				b := make([]byte, n)
+				for i := range b {
+					b[i] = 'a' + byte(i%26)
+				}
+				if pos < n {
+					b[pos] = c
+				}
+				wantS, wantQ := n, n
+				for i, x := range b {
+					if x < 0x20 || x == '"' || x == '\\' {
+						wantS = min(wantS, i)
+					}
+					if x < 0x20 || x == '"' || x == '\\' || x >= 0x80 {
+						wantQ = min(wantQ, i)
+					}
+				}
+				if got := stringSpecial(b); got != wantS {
+					t.Fatalf("stringSpecial(%q) = %d, want %d", b, got, wantS)
+				}
+				if got := quoteSafe(b); got != wantQ {
+					t.Fatalf("quoteSafe(%q) = %d, want %d", b, got, wantQ)
+				}
+			}
+		}
+	}
+}

@@ -14,11 +14,15 @@
 //
 // Layout, all integers little-endian or unsigned varints:
 //
-//	Event, Reject: type(1) | time µs since Unix epoch (8) | uvarint len + tenant | uvarint len + source | body
+//	Event, Reject: type(1) | time µs since Unix epoch (8) | uvarint len + tenant | uvarint len + source |
+//	               uvarint len + seq stream | uvarint seq n | body
 //	Batch:         type(1) | uvarint len + sink | uvarint first | uvarint last | closed µs (8)
 //
-// For Event the body is the event's JSON; for Reject it is a JSON object
-// {"error_type","error","line"}, and time is when kansa received the line.
+// For Event the body is the event's JSON and seq repeats the event's
+// seq.stream and seq.n (empty and 0 when it has none), so manifests can sum up
+// streams without parsing JSON; for Reject the body is a JSON object
+// {"error_type","error",…,"line"}, time is when kansa received the line, and
+// seq is empty.
 package record
 
 import (
@@ -58,17 +62,22 @@ type Entry struct {
 	Time   int64 // µs since the Unix epoch, UTC
 	Tenant []byte
 	Source []byte
+	Stream []byte // seq.stream, or empty
+	N      uint64 // seq.n, or 0
 	Body   []byte
 }
 
 // AppendEntry appends an Event or Reject record to dst.
-func AppendEntry(dst []byte, typ Type, t time.Time, tenant, source string, body []byte) []byte {
+func AppendEntry(dst []byte, typ Type, t time.Time, tenant, source, stream string, n uint64, body []byte) []byte {
 	dst = append(dst, byte(typ))
 	dst = binary.LittleEndian.AppendUint64(dst, uint64(t.UnixMicro()))
 	dst = binary.AppendUvarint(dst, uint64(len(tenant)))
 	dst = append(dst, tenant...)
 	dst = binary.AppendUvarint(dst, uint64(len(source)))
 	dst = append(dst, source...)
+	dst = binary.AppendUvarint(dst, uint64(len(stream)))
+	dst = append(dst, stream...)
+	dst = binary.AppendUvarint(dst, n)
 	return append(dst, body...)
 }
 
@@ -91,7 +100,14 @@ func ParseEntry(rec []byte) (Entry, error) {
 	if e.Source, rest, ok = lenPrefixed(rest); !ok {
 		return e, fmt.Errorf("%w: bad source", ErrCorrupt)
 	}
-	e.Body = rest
+	if e.Stream, rest, ok = lenPrefixed(rest); !ok {
+		return e, fmt.Errorf("%w: bad seq stream", ErrCorrupt)
+	}
+	var k int
+	if e.N, k = binary.Uvarint(rest); k <= 0 {
+		return e, fmt.Errorf("%w: bad seq n", ErrCorrupt)
+	}
+	e.Body = rest[k:]
 	return e, nil
 }
 

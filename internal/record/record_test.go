@@ -9,12 +9,12 @@ import (
 
 func TestEntryRoundTrip(t *testing.T) {
 	tm := time.Date(2024, 8, 6, 18, 0, 59, 981000000, time.FixedZone("", 9*3600))
-	rec := AppendEntry(nil, TypeEvent, tm, "acme", "app:kakari", []byte(`{"a":1}`))
+	rec := AppendEntry(nil, TypeEvent, tm, "acme", "app:kakari", "s1", 7, []byte(`{"a":1}`))
 	e, err := ParseEntry(rec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.Type != TypeEvent || e.Time != tm.UnixMicro() || string(e.Tenant) != "acme" || string(e.Source) != "app:kakari" || string(e.Body) != `{"a":1}` {
+	if e.Type != TypeEvent || e.Time != tm.UnixMicro() || string(e.Tenant) != "acme" || string(e.Source) != "app:kakari" || string(e.Stream) != "s1" || e.N != 7 || string(e.Body) != `{"a":1}` {
 		t.Fatalf("%+v", e)
 	}
 	for i := 0; i < len(rec)-len(`{"a":1}`); i++ {
@@ -37,7 +37,7 @@ func TestBatchRoundTrip(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	f.Add(AppendEntry(nil, TypeReject, time.Unix(1, 0), "t", "s", []byte("x")))
+	f.Add(AppendEntry(nil, TypeReject, time.Unix(1, 0), "t", "s", "", 0, []byte("x")))
 	f.Add(AppendBatch(nil, Batch{Sink: "a", First: 1, Last: 2}))
 	f.Fuzz(func(t *testing.T, rec []byte) {
 		switch TypeOf(rec) {
@@ -49,9 +49,9 @@ func FuzzParse(f *testing.F) {
 			}
 		default:
 			if e, err := ParseEntry(rec); err == nil {
-				again := AppendEntry(nil, e.Type, time.UnixMicro(e.Time), string(e.Tenant), string(e.Source), e.Body)
+				again := AppendEntry(nil, e.Type, time.UnixMicro(e.Time), string(e.Tenant), string(e.Source), string(e.Stream), e.N, e.Body)
 				e2, err := ParseEntry(again)
-				if err != nil || e2.Time != e.Time || !bytes.Equal(e2.Tenant, e.Tenant) || !bytes.Equal(e2.Source, e.Source) || !bytes.Equal(e2.Body, e.Body) {
+				if err != nil || e2.Time != e.Time || !bytes.Equal(e2.Tenant, e.Tenant) || !bytes.Equal(e2.Source, e.Source) || !bytes.Equal(e2.Stream, e.Stream) || e2.N != e.N || !bytes.Equal(e2.Body, e.Body) {
 					t.Fatalf("entry does not round-trip: %v", err)
 				}
 			}

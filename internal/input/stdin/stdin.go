@@ -2,11 +2,12 @@
 // log stream, passes application-log lines through byte for byte and in
 // order, and sends audit lines into the WAL.
 //
-// Two goroutines share the work so that both cores are used: the reader
-// splits and classifies lines and writes application lines; the mapper turns
-// audit lines into events (or rejects) and appends them to the WAL in chunks.
-// The WAL's flusher writes and fsyncs behind them. A full WAL under the block
-// policy stalls the mapper, then the reader, then the application's writes to
+// The work is spread so that every core is used: the reader splits and
+// classifies lines and writes application lines; mappers (one per core) turn
+// chunks of audit lines into events (or rejects) in parallel; the appender
+// appends each chunk's records to the WAL in input order. The WAL's flusher
+// writes and fsyncs behind them. A full WAL under the block
+// policy stalls the appender, then the reader, then the application's writes to
 // stdout: no unaudited line gets through. Under drop, audit lines are counted
 // and dropped while application lines keep flowing.
 package stdin
@@ -17,6 +18,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/kansa-audit/kansa/internal/mapping"
@@ -39,11 +42,18 @@ type Stats struct {
 	LastIndex                                                        uint64 // last WAL index appended
 }
 
-// chunk is a run of audit lines handed from the reader to the mapper.
+// chunk is a run of audit lines handed from the reader to a mapper, and
+// the WAL records the mapper made of them, handed on to the appender.
 type chunk struct {
-	data  []byte
-	ends  []int
-	rules []mapping.Format
+	data  []byte           // audit lines back to back
+	ends  []int            // end offset of each line in data
+	rules []mapping.Format // how each line is mapped
+
+	out     []byte   // records, back to back
+	outEnds []int    // end offset of each record in out
+	recs    [][]byte // views of out, for WAL.Append
+	events  int      // records in out that are events (the rest are rejects)
+	mapped  chan struct{}
 }
 
 const (
@@ -65,22 +75,41 @@ func Run(ctx context.Context, cfg Config, in io.Reader, app io.Writer, r *route.
 	}
 	long := reg.Counter("kansa_long_lines_total", "Lines over route.max_line_bytes passed to the application output unclassified.")
 
-	chunks := make(chan *chunk, 4)
-	free := make(chan *chunk, 6)
-	for range 6 {
-		free <- &chunk{data: make([]byte, 0, chunkBytes+64<<10)}
+	// The reader hands each chunk to the mappers (any of them, in parallel)
+	// and, in the same order, to the appender, which waits for each chunk's
+	// records and appends them: the WAL gets audit lines in input order.
+	nMappers := max(1, runtime.GOMAXPROCS(0))
+	work := make(chan *chunk, 2*nMappers)
+	chunks := make(chan *chunk, 2*nMappers+2)
+	free := make(chan *chunk, 2*nMappers+4)
+	for range cap(free) {
+		free <- &chunk{data: make([]byte, 0, chunkBytes+64<<10), mapped: make(chan struct{}, 1)}
 	}
 	var st Stats
+	d := mapping.Defaults{Source: cfg.Source, Tenant: cfg.Tenant}
+	var mappers sync.WaitGroup
+	for range nMappers {
+		mappers.Add(1)
+		go func() {
+			defer mappers.Done()
+			for c := range work {
+				mapChunk(c, d, ing)
+			}
+		}()
+	}
 	mapErr := make(chan error, 1)
 	mapStats := make(chan Stats, 1)
 	go func() {
-		ms, err := mapLoop(ctx, cfg, chunks, free, ing)
+		ms, err := appendLoop(ctx, cfg, chunks, free, ing)
 		mapStats <- ms
 		mapErr <- err
 	}()
 
 	readErr := func() error {
-		defer close(chunks)
+		defer func() {
+			close(work)
+			close(chunks)
+		}()
 		br := bufio.NewReaderSize(in, 1<<20)
 		bw := bufio.NewWriterSize(app, 256<<10)
 		cl := r.NewClassifier()
@@ -93,8 +122,9 @@ func Run(ctx context.Context, cfg Config, in io.Reader, app io.Writer, r *route.
 			case chunks <- cur:
 			case err := <-mapErr:
 				mapErr <- err
-				return fmt.Errorf("mapper stopped: %w", err)
+				return fmt.Errorf("appender stopped: %w", err)
 			}
+			work <- cur
 			cur = <-free
 			cur.data, cur.ends, cur.rules = cur.data[:0], cur.ends[:0], cur.rules[:0]
 			return nil
@@ -185,56 +215,62 @@ func Run(ctx context.Context, cfg Config, in io.Reader, app io.Writer, r *route.
 	}()
 	ms := <-mapStats
 	err := <-mapErr
+	mappers.Wait()
 	st.Events, st.Rejects, st.Dropped, st.LastIndex = ms.Events, ms.Rejects, ms.Dropped, ms.LastIndex
 	return st, errors.Join(readErr, err)
 }
 
-func mapLoop(ctx context.Context, cfg Config, chunks <-chan *chunk, free chan<- *chunk, ing *node.Ingester) (Stats, error) {
+// mapChunk turns a chunk's lines into event or reject records.
+func mapChunk(c *chunk, d mapping.Defaults, ing *node.Ingester) {
+	now := time.Now()
+	c.out, c.outEnds, c.events = c.out[:0], c.outEnds[:0], 0
+	start := 0
+	for i, end := range c.ends {
+		line := c.data[start:end]
+		start = end
+		e, err := mapping.Map(line, c.rules[i], d)
+		if err != nil {
+			c.out = ing.AppendReject(c.out, err, line, d.Source, d.Tenant, now)
+		} else {
+			c.out = node.AppendEvent(c.out, e, now)
+			c.events++
+		}
+		c.outEnds = append(c.outEnds, len(c.out))
+	}
+	c.mapped <- struct{}{}
+}
+
+// appendLoop appends each chunk's records to the WAL, in input order.
+func appendLoop(ctx context.Context, cfg Config, chunks <-chan *chunk, free chan<- *chunk, ing *node.Ingester) (Stats, error) {
 	var st Stats
-	var buf []byte
-	var ends []int
-	var recs [][]byte
-	d := mapping.Defaults{Source: cfg.Source, Tenant: cfg.Tenant}
+	var failed error
 	for c := range chunks {
-		now := time.Now()
-		buf, ends = buf[:0], ends[:0]
-		events := 0
+		<-c.mapped
+		if failed != nil {
+			free <- c // keep the reader moving; the error is reported below
+			continue
+		}
+		c.recs = c.recs[:0]
 		start := 0
-		for i, end := range c.ends {
-			line := c.data[start:end]
-			start = end
-			e, err := mapping.Map(line, c.rules[i], d)
-			if err != nil {
-				buf = ing.AppendReject(buf, err, line, d.Source, d.Tenant, now)
-				st.Rejects++
-			} else {
-				buf = node.AppendEvent(buf, e, now)
-				events++
-			}
-			ends = append(ends, len(buf))
-		}
-		free <- c
-		recs = recs[:0]
-		start = 0
-		for _, end := range ends {
-			recs = append(recs, buf[start:end])
+		for _, end := range c.outEnds {
+			c.recs = append(c.recs, c.out[start:end])
 			start = end
 		}
-		last, err := ing.Append(ctx, recs, cfg.Policy)
+		rejects := len(c.recs) - c.events
+		last, err := ing.Append(ctx, c.recs, cfg.Policy)
 		switch {
 		case errors.Is(err, node.ErrDropped):
-			st.Dropped += uint64(len(recs))
+			st.Dropped += uint64(len(c.recs))
 		case err != nil:
-			// Keep draining so the reader is not stuck; report the error.
-			for c := range chunks {
-				free <- c
-			}
-			return st, fmt.Errorf("append to WAL: %w", err)
+			failed = fmt.Errorf("append to WAL: %w", err)
 		default:
-			st.Events += uint64(events)
+			st.Events += uint64(c.events)
+			st.Rejects += uint64(rejects)
 			st.LastIndex = last
-			ing.Accepted(events)
+			ing.Accepted(c.events)
 		}
+		clear(c.recs)
+		free <- c
 	}
-	return st, nil
+	return st, failed
 }
