@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/kansa-audit/kansa/internal/mixstream"
@@ -85,4 +87,52 @@ func firstDiff(a, b []byte) int {
 		}
 	}
 	return min(len(a), len(b))
+}
+
+// TestRouteWhenFullDrop: with the archive down and a tiny WAL, when_full:
+// drop lets application lines flow, counts the dropped audit lines, and exits
+// non-zero because not every audit line reached the archive.
+func TestRouteWhenFullDrop(t *testing.T) {
+	needBinary(t)
+	data := t.TempDir()
+	blocker := filepath.Join(data, "archive", "tenant=default")
+	os.MkdirAll(filepath.Dir(blocker), 0o755)
+	if err := os.WriteFile(blocker, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, "wal:\n  segment_bytes: 64KiB\n  max_bytes: 128KiB\n  when_full: drop\nbatch:\n  max_interval: 10ms\nserver:\n  shutdown_grace: 1s\n")
+	gen := mixstream.New(mixstream.Config{Seed: 3})
+	var input, wantApp bytes.Buffer
+	for range 20000 {
+		l := gen.Next()
+		input.Write(l.Text)
+		input.WriteByte('\n')
+		if !l.Kind.Audit() {
+			wantApp.Write(l.Text)
+			wantApp.WriteByte('\n')
+		}
+	}
+	cmd := exec.Command(kansaBin, "route", "--data", data, "--config", cfg)
+	cmd.Stdin = &input
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	err := cmd.Run()
+	if exitCode(err) != 1 {
+		t.Fatalf("exit %v, want 1 (audit events not archived)\n%s", err, stderr.String())
+	}
+	if !bytes.Equal(out.Bytes(), wantApp.Bytes()) {
+		t.Fatalf("application output differs under drop (%d vs %d bytes)", out.Len(), wantApp.Len())
+	}
+	if !strings.Contains(stderr.String(), "dropped=") || strings.Contains(stderr.String(), "dropped=0 ") {
+		t.Fatalf("no drops reported:\n%s", stderr.String())
+	}
+}
+
+func TestConfigErrorsNameTheKey(t *testing.T) {
+	needBinary(t)
+	cfg := writeConfig(t, "server:\n  listn: 127.0.0.1:1\n")
+	_, err := run(t, nil, "serve", "--config", cfg, "--data", t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), `line 2: unknown key "listn"`) {
+		t.Fatalf("got %v", err)
+	}
 }

@@ -60,11 +60,22 @@ func (in *Ingester) errorCounter(typ string) *metrics.Counter {
 	return c
 }
 
-// Append appends recs as one group under policy and returns the index of
-// the last. The records are not durable until Sync(last) returns.
+// Append appends recs under policy and returns the index of the last. The
+// records go in as one group unless the group could never fit in the WAL's
+// size limit, in which case they go in halves (in order). They are not
+// durable until Sync(last) returns.
 func (in *Ingester) Append(ctx context.Context, recs [][]byte, policy FullPolicy) (uint64, error) {
 	for {
 		_, last, err := in.n.WAL.Append(recs)
+		if errors.Is(err, wal.ErrTooLarge) && len(recs) > 1 {
+			// A group that could never fit in the WAL's limit goes in halves;
+			// only a single record too large for the limit is an error.
+			h := len(recs) / 2
+			if _, err := in.Append(ctx, recs[:h], policy); err != nil && !errors.Is(err, ErrDropped) {
+				return 0, err
+			}
+			return in.Append(ctx, recs[h:], policy)
+		}
 		if !errors.Is(err, wal.ErrFull) {
 			return last, err
 		}
