@@ -3,8 +3,8 @@ package archive
 import (
 	"bytes"
 	"context"
-	"strings"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
