@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 
@@ -162,7 +163,75 @@ type pending struct {
 	recs        [][]byte // event and reject records, aliasing buf
 	bytes       int64
 	since       time.Time
-	buf         []byte // backing store for recs
+	blocks      [][]byte // backing store for recs, in fixed-size blocks
+	used        int      // blocks[:used] hold records of this batch
+}
+
+// deadline is the open batch's due time as a context, made once per batch.
+type deadline struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+func (d *deadline) get(base context.Context, at time.Time) context.Context {
+	if d.ctx == nil {
+		d.ctx, d.cancel = context.WithDeadline(base, at)
+	}
+	return d.ctx
+}
+
+func (d *deadline) clear() {
+	if d.cancel != nil {
+		d.cancel()
+	}
+	d.ctx, d.cancel = nil, nil
+}
+
+// blockSize is the unit in which a pending batch holds its records. Fixed
+// blocks, rather than one growing buffer, keep a 10 MB batch from ever being
+// copied as a whole: such a copy cannot be preempted and would stall every
+// goroutine at the next garbage-collection stop.
+const blockSize = 1 << 20
+
+// copy stores rec in the pending blocks and returns the stored copy.
+func (p *pending) copy(rec []byte) []byte {
+	if p.used == 0 || len(p.blocks[p.used-1])+len(rec) > cap(p.blocks[p.used-1]) {
+		if p.used < len(p.blocks) && cap(p.blocks[p.used]) >= len(rec) {
+			p.blocks[p.used] = p.blocks[p.used][:0]
+		} else {
+			blk := make([]byte, 0, max(blockSize, len(rec)))
+			if p.used < len(p.blocks) {
+				p.blocks[p.used] = blk
+			} else {
+				p.blocks = append(p.blocks, blk)
+			}
+		}
+		p.used++
+	}
+	b := &p.blocks[p.used-1]
+	start := len(*b)
+	*b = append(*b, rec...)
+	return (*b)[start:len(*b):len(*b)]
+}
+
+// reset empties the batch, keeping a few blocks for the next one.
+func (p *pending) reset() {
+	clear(p.recs)
+	p.recs, p.bytes = p.recs[:0], 0
+	const keep = 16
+	for i := range p.blocks {
+		if i >= keep || cap(p.blocks[i]) > blockSize {
+			p.blocks[i] = nil
+		}
+	}
+	p.blocks = p.blocks[:min(len(p.blocks), keep)]
+	for i, b := range p.blocks {
+		if b == nil {
+			p.blocks = p.blocks[:i]
+			break
+		}
+	}
+	p.used = 0
 }
 
 // Run delivers batches until Stop or ctx is done. After Stop it drains what
@@ -180,12 +249,27 @@ func (b *Batcher) Run(ctx context.Context) error {
 	defer r.Close()
 	p := &pending{first: next}
 	stopping := false
+	// waitBase ends when ctx does or Stop is called; the open batch's
+	// deadline derives from it, once per batch rather than once per wait.
+	waitBase, cancelBase := context.WithCancel(ctx)
+	defer cancelBase()
+	go func() {
+		select {
+		case <-b.stop:
+			cancelBase()
+		case <-waitBase.Done():
+		}
+	}()
+	var due deadline
+	defer due.clear()
+	delivered := due.clear
 	for {
 		// Cut a batch whose boundary is already a fact.
 		if len(cut) > 0 && p.last == cut[0].Last && p.last >= p.first {
 			if err := b.deliver(ctx, p, cut[0]); err != nil {
 				return err
 			}
+			delivered()
 			cut = cut[1:]
 			continue
 		}
@@ -197,6 +281,7 @@ func (b *Batcher) Run(ctx context.Context) error {
 				if err := b.cutAndDeliver(ctx, p); err != nil {
 					return err
 				}
+				delivered()
 				continue
 			}
 		}
@@ -209,14 +294,14 @@ func (b *Batcher) Run(ctx context.Context) error {
 		if p.last < b.w.Synced() || (len(cut) > 0 && p.last < cut[0].Last) {
 			idx, rec, err = r.Next(ctx)
 		} else {
-			wctx, cancel := b.waitContext(ctx, p, stopping)
+			wctx := context.Context(waitBase)
+			if len(p.recs) > 0 {
+				wctx = due.get(waitBase, p.since.Add(b.cfg.MaxInterval))
+			}
 			idx, rec, err = r.Next(wctx)
-			cancel()
 			if err != nil && ctx.Err() == nil && !errors.Is(err, wal.ErrClosed) {
-				select {
-				case <-b.stop:
+				if waitBase.Err() != nil {
 					stopping = true
-				default:
 				}
 				continue // the batch is due, or Stop was called
 			}
@@ -235,47 +320,21 @@ func (b *Batcher) Run(ctx context.Context) error {
 			return fmt.Errorf("read WAL: %w", err)
 		}
 		p.last = idx
+		if idx%1024 == 0 {
+			runtime.Gosched() // background work: let acknowledgements run first
+		}
 		switch record.TypeOf(rec) {
 		case record.TypeEvent, record.TypeReject:
 			if len(p.recs) == 0 {
 				p.since = b.now()
 			}
-			start := len(p.buf)
-			p.buf = append(p.buf, rec...)
-			p.recs = append(p.recs, p.buf[start:len(p.buf):len(p.buf)])
+			p.recs = append(p.recs, p.copy(rec))
 			p.bytes += int64(len(rec))
 		case record.TypeBatch:
 			// Boundaries are read up front by knownBoundaries.
 		default:
 			return fmt.Errorf("WAL record %d: unknown type %d", idx, rec[0])
 		}
-	}
-}
-
-// waitContext bounds a blocking read by the open batch's deadline and by Stop.
-func (b *Batcher) waitContext(ctx context.Context, p *pending, stopping bool) (context.Context, context.CancelFunc) {
-	wctx, cancel := context.WithCancel(ctx)
-	var timer *time.Timer
-	if len(p.recs) > 0 {
-		timer = time.AfterFunc(max(0, b.cfg.MaxInterval-b.now().Sub(p.since)), cancel)
-	}
-	if stopping {
-		cancel()
-	}
-	stopWatch := make(chan struct{})
-	go func() {
-		select {
-		case <-b.stop:
-			cancel()
-		case <-stopWatch:
-		}
-	}()
-	return wctx, func() {
-		close(stopWatch)
-		if timer != nil {
-			timer.Stop()
-		}
-		cancel()
 	}
 }
 
@@ -374,12 +433,7 @@ func (b *Batcher) deliver(ctx context.Context, p *pending, bt record.Batch) erro
 		b.log.Warn("release WAL segments", "err", err)
 	}
 	p.first, p.last = bt.Last+1, bt.Last
-	clear(p.recs)
-	p.recs, p.bytes = p.recs[:0], 0
-	if cap(p.buf) > 4*int(b.cfg.MaxBytes) {
-		p.buf = nil // one huge batch should not pin its memory forever
-	}
-	p.buf = p.buf[:0]
+	p.reset()
 	return nil
 }
 

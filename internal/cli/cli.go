@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/pprof"
+	"runtime/trace"
 	"strings"
 
 	"github.com/kansa-audit/kansa/internal/config"
@@ -58,6 +59,13 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if f, err := os.Create(path); err == nil {
 			pprof.StartCPUProfile(f)
 			defer func() { pprof.StopCPUProfile(); f.Close() }()
+		}
+	}
+	if path := os.Getenv("KANSA_TRACE"); path != "" {
+		// For latency work: KANSA_TRACE=trace.out kansa serve; go tool trace trace.out
+		if f, err := os.Create(path); err == nil {
+			trace.Start(f)
+			defer func() { trace.Stop(); f.Close() }()
 		}
 	}
 	for _, c := range commands {

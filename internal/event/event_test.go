@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 const sdkLine = `{"schema":"kansa.audit/v1","id":"0190f1c2-7a3b-7c00-8000-000000000001","time":"2024-08-06T18:00:59.981+09:00","action":"update","actor":{"type":"User","id":42,"name":"Ayu"},"target":{"type":"Order","id":"17","table":"orders"},"changes":{"total":[9007199254740993,9007199254740995],"note":["a","名前"]},"context":{"ip":"203.0.113.7","request_id":"r-1"},"source":"app:kakari","seq":{"stream":"s1","n":5},"extra":{"k":1}}`
@@ -176,5 +177,18 @@ func BenchmarkDecodeEncode(b *testing.B) {
 		}
 		e.Normalize()
 		out = e.AppendJSON(out[:0])
+	}
+}
+
+func TestAppendTime(t *testing.T) {
+	for _, tm := range []time.Time{
+		time.Date(2024, 8, 6, 18, 0, 59, 981123456, time.FixedZone("", 9*3600)),
+		time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Unix(0, 1000),
+	} {
+		if got, want := string(AppendTime(nil, tm)), tm.UTC().Format(TimeLayout); got != want {
+			t.Errorf("AppendTime(%v) = %s, want %s", tm, got, want)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+	"unsafe"
 
 	"github.com/kansa-audit/kansa/internal/rawjson"
 )
@@ -18,7 +19,7 @@ func (e *Event) AppendJSON(dst []byte) []byte {
 	dst = append(dst, `{"schema":"`+Schema+`","id":`...)
 	dst = rawjson.AppendQuote(dst, e.ID)
 	dst = append(dst, `,"time":"`...)
-	dst = e.Time.UTC().AppendFormat(dst, TimeLayout)
+	dst = AppendTime(dst, e.Time)
 	dst = append(dst, '"')
 	if _, off := e.Time.Zone(); off != 0 {
 		dst = append(dst, `,"time_offset":"`...)
@@ -87,7 +88,7 @@ func (e *Event) AppendJSON(dst []byte) []byte {
 	}
 	if !e.ReceivedAt.IsZero() {
 		dst = append(dst, `,"received_at":"`...)
-		dst = e.ReceivedAt.UTC().AppendFormat(dst, TimeLayout)
+		dst = AppendTime(dst, e.ReceivedAt)
 		dst = append(dst, '"')
 	}
 	if len(e.Meta) > 0 {
@@ -99,6 +100,38 @@ func (e *Event) AppendJSON(dst []byte) []byte {
 		dst = rawjson.AppendQuote(dst, e.Original)
 	}
 	return append(dst, '}')
+}
+
+// AppendTime appends t in TimeLayout (UTC, six fractional digits), the same
+// bytes as t.UTC().AppendFormat(dst, TimeLayout) for years 0001-9999, without
+// the generic formatter's cost.
+func AppendTime(dst []byte, t time.Time) []byte {
+	t = t.UTC()
+	y, mo, d := t.Date()
+	h, mi, s := t.Clock()
+	us := t.Nanosecond() / 1000
+	dst = append4(dst, y)
+	dst = append(dst, '-')
+	dst = append2(dst, int(mo))
+	dst = append(dst, '-')
+	dst = append2(dst, d)
+	dst = append(dst, 'T')
+	dst = append2(dst, h)
+	dst = append(dst, ':')
+	dst = append2(dst, mi)
+	dst = append(dst, ':')
+	dst = append2(dst, s)
+	dst = append(dst, '.')
+	dst = append2(dst, us/10000)
+	dst = append2(dst, us/100%100)
+	dst = append2(dst, us%100)
+	return append(dst, 'Z')
+}
+
+func append2(dst []byte, v int) []byte { return append(dst, byte('0'+v/10), byte('0'+v%10)) }
+
+func append4(dst []byte, v int) []byte {
+	return append(dst, byte('0'+v/1000%10), byte('0'+v/100%10), byte('0'+v/10%10), byte('0'+v%10))
 }
 
 func appendOpt(dst []byte, key, v string) []byte {
@@ -144,12 +177,34 @@ var timeLayouts = []string{
 // while the event is in use. Top-level fields the shape does not define are
 // moved into meta. A missing id is left empty for the caller to derive; a
 // missing tenant or outcome is left for Normalize.
-func Decode(line []byte) (*Event, error) {
+func Decode(line []byte) (*Event, error) { return decoder{}.decode(line) }
+
+// DecodeAliased is Decode whose strings also alias line, saving an
+// allocation per field on hot paths. The caller must neither modify nor
+// reuse line while the event (or any string taken from it) is in use.
+func DecodeAliased(line []byte) (*Event, error) { return decoder{alias: true}.decode(line) }
+
+// decoder reads kansa's shape; alias makes strings point into the input.
+type decoder struct{ alias bool }
+
+func (d decoder) decode(line []byte) (*Event, error) {
 	var buf [24]rawjson.Field
 	fields, err := rawjson.Fields(buf[:0], line)
 	if err != nil {
 		return nil, err
 	}
+	return d.fromFields(fields)
+}
+
+// DecodeFields is DecodeAliased for a line whose top-level fields the
+// caller has already scanned with rawjson.Fields (as routing and mapping do),
+// so the line is not scanned twice.
+func DecodeFields(fields []rawjson.Field) (*Event, error) {
+	return decoder{alias: true}.fromFields(fields)
+}
+
+func (d decoder) fromFields(fields []rawjson.Field) (*Event, error) {
+	var err error
 	e := new(Event)
 	var extra []rawjson.Field
 	var offset string
@@ -157,7 +212,7 @@ func Decode(line []byte) (*Event, error) {
 		v := f.Value
 		switch string(f.Key) {
 		case "schema":
-			s, err := text("schema", v)
+			s, err := d.text("schema", v)
 			if err != nil {
 				return nil, err
 			}
@@ -165,11 +220,11 @@ func Decode(line []byte) (*Event, error) {
 				return nil, invalid("schema", "unsupported %q (this kansa reads %q)", s, Schema)
 			}
 		case "id":
-			if e.ID, err = idText("id", v); err != nil {
+			if e.ID, err = d.idText("id", v); err != nil {
 				return nil, err
 			}
 		case "time":
-			s, err := text("time", v)
+			s, err := d.text("time", v)
 			if err != nil {
 				return nil, err
 			}
@@ -180,19 +235,19 @@ func Decode(line []byte) (*Event, error) {
 				return nil, invalid("time", "%v", err)
 			}
 		case "time_offset":
-			if offset, err = text("time_offset", v); err != nil {
+			if offset, err = d.text("time_offset", v); err != nil {
 				return nil, err
 			}
 		case "action":
-			if e.Action, err = text("action", v); err != nil {
+			if e.Action, err = d.text("action", v); err != nil {
 				return nil, err
 			}
 		case "actor":
-			if e.Actor, err = decodeActor(v); err != nil {
+			if e.Actor, err = d.decodeActor(v); err != nil {
 				return nil, err
 			}
 		case "target":
-			if e.Target, err = decodeTarget(v); err != nil {
+			if e.Target, err = d.decodeTarget(v); err != nil {
 				return nil, err
 			}
 		case "changes":
@@ -200,23 +255,23 @@ func Decode(line []byte) (*Event, error) {
 				return nil, err
 			}
 		case "context":
-			if err = decodeContext(&e.Context, v); err != nil {
+			if err = d.decodeContext(&e.Context, v); err != nil {
 				return nil, err
 			}
 		case "source":
-			if e.Source, err = text("source", v); err != nil {
+			if e.Source, err = d.text("source", v); err != nil {
 				return nil, err
 			}
 		case "tenant":
-			if e.Tenant, err = text("tenant", v); err != nil {
+			if e.Tenant, err = d.text("tenant", v); err != nil {
 				return nil, err
 			}
 		case "outcome":
-			if e.Outcome, err = text("outcome", v); err != nil {
+			if e.Outcome, err = d.text("outcome", v); err != nil {
 				return nil, err
 			}
 		case "seq":
-			if e.Seq, err = decodeSeq(v); err != nil {
+			if e.Seq, err = d.decodeSeq(v); err != nil {
 				return nil, err
 			}
 		case "origin":
@@ -224,7 +279,7 @@ func Decode(line []byte) (*Event, error) {
 				return nil, err
 			}
 		case "received_at":
-			s, err := text("received_at", v)
+			s, err := d.text("received_at", v)
 			if err != nil {
 				return nil, err
 			}
@@ -310,9 +365,14 @@ func MergeObject(obj []byte, fields []rawjson.Field) ([]byte, error) {
 	return append(out, '}'), nil
 }
 
-func text(field string, v []byte) (string, error) {
+func (d decoder) text(field string, v []byte) (string, error) {
 	switch rawjson.KindOf(v) {
 	case rawjson.String:
+		if d.alias {
+			if s, ok := rawjson.TextAlias(v); ok {
+				return s, nil
+			}
+		}
 		s, err := rawjson.Text(v)
 		if err != nil {
 			return "", invalid(field, "%v", err)
@@ -325,16 +385,19 @@ func text(field string, v []byte) (string, error) {
 }
 
 // idText accepts a string or an integer id, keeping the integer's exact digits.
-func idText(field string, v []byte) (string, error) {
+func (d decoder) idText(field string, v []byte) (string, error) {
 	if rawjson.KindOf(v) == rawjson.Number {
 		for _, c := range v {
 			if c == '.' || c == 'e' || c == 'E' {
 				return "", invalid(field, "must be a string or an integer, got %s", v)
 			}
 		}
+		if d.alias {
+			return unsafe.String(unsafe.SliceData(v), len(v)), nil
+		}
 		return string(v), nil
 	}
-	return text(field, v)
+	return d.text(field, v)
 }
 
 func object(field string, v []byte) ([]byte, error) {
@@ -358,7 +421,7 @@ func subfields(dst []rawjson.Field, field string, v []byte) ([]rawjson.Field, bo
 	return nil, false, invalid(field, "must be an object, got %s", rawjson.KindOf(v))
 }
 
-func decodeActor(v []byte) (*Actor, error) {
+func (d decoder) decodeActor(v []byte) (*Actor, error) {
 	var buf [8]rawjson.Field
 	fs, ok, err := subfields(buf[:0], "actor", v)
 	if !ok || err != nil {
@@ -368,11 +431,11 @@ func decodeActor(v []byte) (*Actor, error) {
 	for _, f := range fs {
 		switch string(f.Key) {
 		case "type":
-			a.Type, err = text("actor.type", f.Value)
+			a.Type, err = d.text("actor.type", f.Value)
 		case "id":
-			a.ID, err = idText("actor.id", f.Value)
+			a.ID, err = d.idText("actor.id", f.Value)
 		case "name":
-			a.Name, err = text("actor.name", f.Value)
+			a.Name, err = d.text("actor.name", f.Value)
 		default:
 			err = invalid("actor."+string(f.Key), "unknown field (actor has type, id, name)")
 		}
@@ -383,7 +446,7 @@ func decodeActor(v []byte) (*Actor, error) {
 	return a, nil
 }
 
-func decodeTarget(v []byte) (*Target, error) {
+func (d decoder) decodeTarget(v []byte) (*Target, error) {
 	var buf [8]rawjson.Field
 	fs, ok, err := subfields(buf[:0], "target", v)
 	if !ok || err != nil {
@@ -393,13 +456,13 @@ func decodeTarget(v []byte) (*Target, error) {
 	for _, f := range fs {
 		switch string(f.Key) {
 		case "type":
-			t.Type, err = text("target.type", f.Value)
+			t.Type, err = d.text("target.type", f.Value)
 		case "id":
-			t.ID, err = idText("target.id", f.Value)
+			t.ID, err = d.idText("target.id", f.Value)
 		case "schema":
-			t.Schema, err = text("target.schema", f.Value)
+			t.Schema, err = d.text("target.schema", f.Value)
 		case "table":
-			t.Table, err = text("target.table", f.Value)
+			t.Table, err = d.text("target.table", f.Value)
 		default:
 			err = invalid("target."+string(f.Key), "unknown field (target has type, id, schema, table)")
 		}
@@ -410,7 +473,7 @@ func decodeTarget(v []byte) (*Target, error) {
 	return t, nil
 }
 
-func decodeContext(c *Context, v []byte) error {
+func (d decoder) decodeContext(c *Context, v []byte) error {
 	var buf [8]rawjson.Field
 	fs, _, err := subfields(buf[:0], "context", v)
 	if err != nil {
@@ -436,14 +499,14 @@ func decodeContext(c *Context, v []byte) error {
 		default:
 			return invalid("context."+string(f.Key), "unknown field (context has host, ip, user_agent, request_id, endpoint, caller, trace_id)")
 		}
-		if *dst, err = text("context."+string(f.Key), f.Value); err != nil {
-			return err
+		if *dst, err = d.text("", f.Value); err != nil {
+			return invalid("context."+string(f.Key), "%s", err.(*ValidationError).Msg)
 		}
 	}
 	return nil
 }
 
-func decodeSeq(v []byte) (*Seq, error) {
+func (d decoder) decodeSeq(v []byte) (*Seq, error) {
 	var buf [4]rawjson.Field
 	fs, ok, err := subfields(buf[:0], "seq", v)
 	if !ok || err != nil {
@@ -453,7 +516,7 @@ func decodeSeq(v []byte) (*Seq, error) {
 	for _, f := range fs {
 		switch string(f.Key) {
 		case "stream":
-			if s.Stream, err = text("seq.stream", f.Value); err != nil {
+			if s.Stream, err = d.text("seq.stream", f.Value); err != nil {
 				return nil, err
 			}
 		case "n":

@@ -73,7 +73,7 @@ func Map(line []byte, f Format, d Defaults) (*event.Event, error) {
 	case AuditLoggable:
 		e, err = mapAuditLoggable(line, fields)
 	default:
-		e, err = event.Decode(line)
+		e, err = event.DecodeFields(fields)
 		if err == nil && e.Actor == nil && e.Target == nil && e.Action == "" {
 			err = errors.New("no action, actor or target: not an event")
 		}

@@ -139,7 +139,7 @@ func (in *Ingester) AppendReject(dst []byte, err error, line []byte, source, ten
 	dst = append(dst, `,"tenant":`...)
 	dst = rawjson.AppendQuote(dst, tenant)
 	dst = append(dst, `,"received_at":"`...)
-	dst = received.UTC().AppendFormat(dst, event.TimeLayout)
+	dst = event.AppendTime(dst, received)
 	dst = append(dst, `","line":`...)
 	dst = rawjson.AppendQuote(dst, line)
 	return append(dst, '}')

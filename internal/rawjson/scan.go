@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // SyntaxError reports malformed JSON and the byte offset where it was found.
@@ -529,6 +530,20 @@ func Text(raw []byte) (string, error) {
 	return string(b), err
 }
 
+// TextAlias returns the string value of raw without copying when it has no
+// escapes (ok false otherwise, or when raw is not a string). The string
+// aliases raw: it changes if raw's bytes do.
+func TextAlias(raw []byte) (string, bool) {
+	if KindOf(raw) != String {
+		return "", false
+	}
+	inner := raw[1 : len(raw)-1]
+	if bytes.IndexByte(inner, '\\') >= 0 {
+		return "", false
+	}
+	return unsafe.String(unsafe.SliceData(inner), len(inner)), true
+}
+
 const hexDigits = "0123456789abcdef"
 
 // AppendQuote appends s as a JSON string. Invalid UTF-8 becomes U+FFFD
@@ -538,11 +553,9 @@ func AppendQuote[S ~string | ~[]byte](dst []byte, s S) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
-		if b, ok := any(s).([]byte); ok {
-			i += quoteSafe(b[i:])
-			if i >= len(s) {
-				break
-			}
+		i += quoteSafe(bytesOf(s)[i:])
+		if i >= len(s) {
+			break
 		}
 		c := s[i]
 		if c < utf8.RuneSelf {
@@ -567,16 +580,7 @@ func AppendQuote[S ~string | ~[]byte](dst []byte, s S) []byte {
 			start = i
 			continue
 		}
-		var r rune
-		var n int
-		switch v := any(s).(type) {
-		case string:
-			r, n = utf8.DecodeRuneInString(v[i:])
-		case []byte:
-			r, n = utf8.DecodeRune(v[i:])
-		default:
-			r, n = utf8.DecodeRuneInString(string(s[i:]))
-		}
+		r, n := utf8.DecodeRune(bytesOf(s)[i:])
 		if r == utf8.RuneError && n == 1 {
 			dst = append(dst, s[start:i]...)
 			dst = append(dst, "\uFFFD"...)
@@ -595,4 +599,17 @@ func AppendQuote[S ~string | ~[]byte](dst []byte, s S) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// bytesOf views a string or byte slice as bytes without copying. The result
+// must not be modified.
+func bytesOf[S ~string | ~[]byte](s S) []byte {
+	switch v := any(s).(type) {
+	case []byte:
+		return v
+	case string:
+		return unsafe.Slice(unsafe.StringData(v), len(v))
+	}
+	// Named string or slice types: one copy, off the hot paths.
+	return []byte(string(s))
 }
