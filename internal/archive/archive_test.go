@@ -143,3 +143,21 @@ func TestWriteIdempotent(t *testing.T) {
 		t.Fatalf("manifests %+v", ms)
 	}
 }
+
+// FuzzTemplate: a template that parses evaluates to a key that stays inside
+// the store whatever the tenant and source.
+func FuzzTemplate(f *testing.F) {
+	f.Add(DefaultPrefix, "acme", "app:kakari")
+	f.Add("!{source}/!{timestamp:yyyy-MM-dd}/", "../../x", "..")
+	f.Fuzz(func(t *testing.T, tmpl, tenant, source string) {
+		tm, err := ParseTemplate(tmpl)
+		if err != nil {
+			return
+		}
+		v := Values{Time: time.Date(2024, 8, 6, 1, 2, 3, 0, time.UTC), Tenant: tenant, Source: source, ErrorType: "decode"}
+		key := string(tm.Append(nil, &v)) + "kansa-w1-1-2.ndjson.gz"
+		if err := objstore.CheckKey(key); err != nil {
+			t.Fatalf("template %q with tenant %q source %q gives key %q: %v", tmpl, tenant, source, key, err)
+		}
+	})
+}

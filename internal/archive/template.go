@@ -51,6 +51,11 @@ func ParseTemplate(s string) (*Template, error) {
 	if strings.HasPrefix(s, "/") {
 		return nil, fmt.Errorf("prefix %q: must not start with /", s)
 	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] == 0x7f || s[i] == '\\' {
+			return nil, fmt.Errorf("prefix %q: control characters and backslashes are not allowed", s)
+		}
+	}
 	rest := s
 	for rest != "" {
 		i := strings.Index(rest, "!{")

@@ -6,6 +6,7 @@ import (
 	"io"
 	"path/filepath"
 
+	"github.com/kansa-audit/kansa/internal/node"
 	"github.com/kansa-audit/kansa/internal/wal"
 )
 
@@ -23,6 +24,11 @@ func runWAL(_ context.Context, args []string, _ io.Reader, stdout, stderr io.Wri
 	if err != nil {
 		return err
 	}
+	lock, err := node.Lock(cfg.Data)
+	if err != nil {
+		return fmt.Errorf("%w; stop it before repairing the WAL", err)
+	}
+	defer lock.Close()
 	w, err := wal.Open(filepath.Join(cfg.Data, "wal"), wal.Options{Repair: true, Logger: newLogger(stderr)})
 	if err != nil {
 		return err

@@ -74,3 +74,18 @@ func TestErrors(t *testing.T) {
 		}
 	}
 }
+
+// FuzzDecode: any file either decodes into a config that validates or gives
+// an error; it never panics.
+func FuzzDecode(f *testing.F) {
+	f.Add([]byte("server:\n  listen: 127.0.0.1:1\n"))
+	f.Add([]byte("wal:\n  max_bytes: 1GiB\n  when_full: drop\n"))
+	f.Add([]byte("routes:\n  rules:\n    - when: [{field: a, equals: 1}]\n      to: audit\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg := Defaults()
+		if err := decode(&cfg, data); err != nil {
+			return
+		}
+		_ = cfg.Validate()
+	})
+}

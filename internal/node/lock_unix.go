@@ -13,6 +13,11 @@ import (
 // ErrLocked means another process owns the data directory.
 var ErrLocked = errors.New("data directory is in use by another kansa process")
 
+// Lock takes the data directory's lock for a maintenance command; Close the
+// file to release it. It fails with an error wrapping ErrLocked when a server
+// or sidecar owns the directory.
+func Lock(dir string) (*os.File, error) { return lockDir(dir) }
+
 func lockDir(dir string) (*os.File, error) {
 	f, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
