@@ -153,6 +153,7 @@ func (w *Writer) Write(ctx context.Context, b *Batch) (*Manifest, error) {
 	var key []byte
 	var tmin, tmax int64
 	suffix := fmt.Sprintf("kansa-%s-%020d-%020d.ndjson.gz", w.writer, b.First, b.Last)
+	var v Values // tenant and source strings are reused while they repeat
 	for i := range b.Entries {
 		if i%128 == 127 {
 			// Compressing a batch is long, background work: yield often so
@@ -161,7 +162,14 @@ func (w *Writer) Write(ctx context.Context, b *Batch) (*Manifest, error) {
 			runtime.Gosched()
 		}
 		e := &b.Entries[i]
-		v := Values{Time: time.UnixMicro(e.Time).In(w.loc), Tenant: string(e.Tenant), Source: string(e.Source)}
+		v.Time = time.UnixMicro(e.Time).In(w.loc)
+		if v.Tenant != string(e.Tenant) {
+			v.Tenant = string(e.Tenant)
+		}
+		if v.Source != string(e.Source) {
+			v.Source = string(e.Source)
+		}
+		v.ErrorType = ""
 		kind := "events"
 		tmpl := w.prefix
 		if e.Type == record.TypeReject {
