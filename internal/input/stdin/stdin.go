@@ -57,8 +57,9 @@ type chunk struct {
 }
 
 const (
-	chunkBytes = 256 << 10
-	chunkLines = 2048
+	chunkBytes  = 256 << 10
+	chunkLines  = 2048
+	maxUnsynced = 8 << 20 // appended but not yet durable, before the appender waits
 )
 
 // Run reads in until EOF. It returns once every audit line read is appended
@@ -244,6 +245,7 @@ func mapChunk(c *chunk, d mapping.Defaults, ing *node.Ingester) {
 func appendLoop(ctx context.Context, cfg Config, chunks <-chan *chunk, free chan<- *chunk, ing *node.Ingester) (Stats, error) {
 	var st Stats
 	var failed error
+	var unsynced int // bytes appended since the last wait for the WAL's fsync
 	for c := range chunks {
 		<-c.mapped
 		if failed != nil {
@@ -268,6 +270,14 @@ func appendLoop(ctx context.Context, cfg Config, chunks <-chan *chunk, free chan
 			st.Rejects += uint64(rejects)
 			st.LastIndex = last
 			ing.Accepted(c.events)
+			// Do not run ahead of the disk: the WAL holds appended bytes in
+			// memory until its flusher has written them.
+			if unsynced += len(c.out); unsynced >= maxUnsynced {
+				if err := ing.Sync(ctx, last, 0); err != nil {
+					failed = fmt.Errorf("sync WAL: %w", err)
+				}
+				unsynced = 0
+			}
 		}
 		clear(c.recs)
 		free <- c
