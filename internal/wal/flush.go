@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // run is the flusher: the only goroutine that writes segment files. Each
@@ -111,9 +112,16 @@ func (w *WAL) flush(batch []chunk) (rotated bool, err error) {
 	return rotated, nil
 }
 
+// slowSync is how long an fsync may take before it is logged.
+const slowSync = 100 * time.Millisecond
+
 func (w *WAL) syncData() error {
 	w.fsyncs.Add(1)
+	start := time.Now()
 	err := fdatasync(w.f)
+	if d := time.Since(start); d > slowSync {
+		w.log.Warn("wal: slow fsync: acknowledgements waited for the disk", "took", d, "segment", w.f.Name())
+	}
 	if w.testHookSync != nil && err == nil {
 		err = w.testHookSync()
 	}
