@@ -34,6 +34,19 @@ func New(n *node.Node) http.Handler {
 	mux.HandleFunc("GET /v1/events", func(w http.ResponseWriter, r *http.Request) {
 		serveSearch(w, r, n.Search, loc)
 	})
+	addOps(mux, n)
+	return mux
+}
+
+// Ops returns the operations endpoints alone (/healthz, /metrics), for
+// `kansa route --listen`.
+func Ops(n *node.Node) http.Handler {
+	mux := http.NewServeMux()
+	addOps(mux, n)
+	return mux
+}
+
+func addOps(mux *http.ServeMux, n *node.Node) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"status":"ok","writer":%q,"wal_last":%d,"wal_durable":%d,"archived_through":%d}`+"\n",
@@ -43,7 +56,6 @@ func New(n *node.Node) http.Handler {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 		n.Metrics.WriteText(w)
 	})
-	return mux
 }
 
 func serveSearch(w http.ResponseWriter, r *http.Request, s search.Searcher, loc *time.Location) {

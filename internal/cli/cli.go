@@ -125,6 +125,31 @@ func (c *common) load() (config.Config, error) {
 	return cfg, nil
 }
 
+// parseInterspersed parses flags wherever they appear among the arguments
+// (kansa search action:update --format json) and returns the rest in order.
+// "--" ends the flags.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var rest []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		i := 0
+		for i < len(args) && (len(args[i]) < 2 || args[i][0] != '-') {
+			i++
+		}
+		rest = append(rest, args[:i]...)
+		if i == len(args) {
+			return rest, nil
+		}
+		if args[i] == "--" {
+			return append(rest, args[i+1:]...), nil
+		}
+		args = args[i:]
+	}
+}
+
 func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("kansa "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)

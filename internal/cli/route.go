@@ -5,9 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
+
+	"github.com/kansa-audit/kansa/internal/api"
 
 	"github.com/kansa-audit/kansa/internal/input/stdin"
 	"github.com/kansa-audit/kansa/internal/node"
@@ -17,6 +22,7 @@ func runRoute(ctx context.Context, args []string, in io.Reader, stdout, stderr i
 	fs := newFlagSet("route", stderr)
 	var c common
 	c.register(fs)
+	listen := fs.String("listen", "", "serve /metrics and /healthz on this `address` while routing (default: off)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -25,6 +31,9 @@ func runRoute(ctx context.Context, args []string, in io.Reader, stdout, stderr i
 		return err
 	}
 	log := newLogger(stderr)
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sig)
 	app := stdout
 	if cfg.Route.AppOutput == "file" {
 		f, err := os.OpenFile(cfg.Route.AppFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -42,6 +51,17 @@ func runRoute(ctx context.Context, args []string, in io.Reader, stdout, stderr i
 		return err
 	}
 	n.Start()
+	if *listen != "" {
+		ln, err := net.Listen("tcp", *listen)
+		if err != nil {
+			n.Shutdown(context.Background())
+			return fmt.Errorf("--listen %s: %w", *listen, err)
+		}
+		srv := &http.Server{Handler: api.Ops(n), ReadHeaderTimeout: 10 * time.Second}
+		go srv.Serve(ln)
+		defer srv.Close()
+		log.Info("metrics", "listen", "http://"+ln.Addr().String()+"/metrics")
+	}
 	policy := node.Block
 	if cfg.WAL.WhenFull == "drop" {
 		policy = node.Drop
@@ -51,9 +71,6 @@ func runRoute(ctx context.Context, args []string, in io.Reader, stdout, stderr i
 	// stream ends, for at most the grace period.
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(sig)
 	type result struct {
 		st  stdin.Stats
 		err error

@@ -25,10 +25,11 @@ func runSearch(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	format := fs.String("format", "table", "output `format`: json (one event per line, as stored) or table")
 	limit := fs.Int("limit", 100, "at most `N` events, newest first; 0 means all")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: kansa search [flags] [QUERY...]\n\nQUERY is qualifiers such as actor:User:42 action:update target:Order:17 created:>=2024-08-01\n(source:, tenant:, request_id:, outcome:, actor_type:, target_type: too).\n\nFlags:")
+		fmt.Fprintln(stderr, "Usage: kansa search [flags] [QUERY...]\n\nQUERY is qualifiers such as actor:User:42 action:update target:Order:17 'created:>=2024-08-01'\n(source:, tenant:, request_id:, outcome:, actor_type:, target_type: too; docs/search.md).\nQuote terms with > or < for the shell.\n\nFlags:")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	terms, err := parseInterspersed(fs, args)
+	if err != nil {
 		return err
 	}
 	if *format != "json" && *format != "table" {
@@ -41,7 +42,7 @@ func runSearch(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	if err != nil {
 		return err
 	}
-	text := strings.Join(fs.Args(), " ")
+	text := strings.Join(terms, " ")
 	loc, _ := archive.LoadLocation(cfg.Search.TimeZone)
 	q, err := query.Parse(text, loc)
 	if err != nil {

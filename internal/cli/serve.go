@@ -32,17 +32,24 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		cfg.Server.Listen = *listen
 	}
 	log := newLogger(stderr)
+	// Signals first: a supervisor may send SIGTERM as soon as it sees the
+	// ready line, and that must mean a clean shutdown.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sig)
+	// The address before the data directory: a busy port should not leave
+	// a new, empty directory behind.
+	tcp, err := net.Listen("tcp", cfg.Server.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (set --listen to a free address)", cfg.Server.Listen, err)
+	}
 	n, err := node.Open(cfg, log)
 	if err != nil {
+		tcp.Close()
 		if errors.Is(err, node.ErrLocked) {
 			return fmt.Errorf("%w; stop the other kansa or pass a different --data", err)
 		}
 		return err
-	}
-	tcp, err := net.Listen("tcp", cfg.Server.Listen)
-	if err != nil {
-		n.Shutdown(context.Background())
-		return fmt.Errorf("listen on %s: %w (set --listen to a free address)", cfg.Server.Listen, err)
 	}
 	sock := node.SocketPath(n.Dir)
 	os.Remove(sock) // stale from a killed server; we hold the directory lock
@@ -60,9 +67,6 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	log.Info("kansa serving", "listen", "http://"+tcp.Addr().String(), "data", n.Dir, "archive", n.Store.String(), "writer", n.WriterID, "socket", sock)
 	fmt.Fprintf(stdout, "kansa listening on http://%s, data in %s\n", tcp.Addr(), n.Dir)
 
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(sig)
 	var serveErr error
 	select {
 	case s := <-sig:

@@ -157,15 +157,31 @@ func decode(cfg *Config, data []byte) error {
 		return nil // an empty file
 	}
 	if err != nil {
-		// Say "unknown key" in the user's words, not Go's.
-		msg := unknownField.ReplaceAllStringFunc(err.Error(), func(m string) string {
-			sub := unknownField.FindStringSubmatch(m)
-			return fmt.Sprintf("line %s: unknown key %q", sub[1], sub[2])
-		})
-		return errors.New(strings.TrimPrefix(msg, "yaml: "))
+		// Say it in the user's words, not the YAML library's: one line per
+		// problem, "unknown key", durations with units.
+		var msgs []string
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			msgs = te.Errors
+		} else {
+			msgs = []string{strings.TrimPrefix(err.Error(), "yaml: ")}
+		}
+		for i, m := range msgs {
+			m = unknownField.ReplaceAllStringFunc(m, func(m string) string {
+				sub := unknownField.FindStringSubmatch(m)
+				return fmt.Sprintf("line %s: unknown key %q", sub[1], sub[2])
+			})
+			if strings.Contains(m, "time.Duration") {
+				m = badDuration.ReplaceAllString(m, "$1: $2 is not a duration; give a unit, such as 300s or 5m")
+			}
+			msgs[i] = m
+		}
+		return errors.New(strings.Join(msgs, "; "))
 	}
 	return nil
 }
+
+var badDuration = regexp.MustCompile(`(line \d+): cannot unmarshal !!\w+ ` + "`" + `([^` + "`" + `]*)` + "`" + ` into time.Duration`)
 
 // Validate checks values that decoding cannot.
 func (c *Config) Validate() error {
@@ -188,6 +204,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Batch.MaxInterval <= 0 || c.Batch.MaxBytes <= 0 {
 		return errors.New("batch.max_bytes and batch.max_interval must be positive")
+	}
+	if c.Archive.GzipLevel < 1 || c.Archive.GzipLevel > 9 {
+		return fmt.Errorf("archive.gzip_level: %d is not 1 (fastest) to 9 (smallest)", c.Archive.GzipLevel)
 	}
 	if c.Server.MaxBodyBytes <= 0 {
 		return errors.New("server.max_body_bytes must be positive")

@@ -66,6 +66,9 @@ func TestErrors(t *testing.T) {
 		{"archive:\n  prefix: /abs/\n", "archive.prefix"},
 		{"routes:\n  rules:\n    - to: nowhere\n", "unknown destination"},
 		{"route:\n  app_output: file\n", "route.app_file"},
+		{"batch:\n  max_interval: 300\n", "line 2: 300 is not a duration; give a unit, such as 300s or 5m"},
+		{"archive:\n  gzip_level: 11\n", "archive.gzip_level: 11"},
+		{"archive:\n  gzip_levle: 1\nserver:\n  listn: x\n", `line 2: unknown key "gzip_levle"; line 4: unknown key "listn"`},
 	}
 	for _, c := range cases {
 		_, err := Load(write(t, c.file))

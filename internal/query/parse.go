@@ -130,6 +130,10 @@ func (q *Query) add(term string, loc *time.Location) error {
 		return fmt.Errorf("unknown qualifier %q%s; valid qualifiers: %s", name, hint, validQualifiers)
 	}
 	if v == "" {
+		if name == "created" {
+			// The shell may have taken ">=2024-08-01" as a redirection.
+			return fmt.Errorf("%s: missing value, as in %s (quote it in a shell: '%s')", name, example, example)
+		}
 		return fmt.Errorf("%s: missing value, as in %s", name, example)
 	}
 	err := q.addValue(name, v, loc)

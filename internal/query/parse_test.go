@@ -125,7 +125,7 @@ func TestParseErrors(t *testing.T) {
 		{`source:"app one`, `unterminated quote in source:"app one (add the closing ")`, 0},
 		{`action:x source:"a\"`, `unterminated quote in source:"a\" (add the closing ")`, 9},
 		{"actor:", "actor: missing value, as in actor:User:42", 0},
-		{"created:", "created: missing value, as in created:>=2024-08-01", 0},
+		{"created:", "created: missing value, as in created:>=2024-08-01 (quote it in a shell: 'created:>=2024-08-01')", 0},
 		{"actor:User", `actor: record "User": want TYPE:ID, such as Order:17 or AWS::S3::Bucket:"arn:aws:s3:::logs"`, 0},
 		{"actor:User:", `actor: record "User:": want TYPE:ID, such as Order:17 or AWS::S3::Bucket:"arn:aws:s3:::logs"`, 0},
 		{`actor:"User:a b"`, `actor: quote only the id, as in actor:Type:"a b"`, 0},
