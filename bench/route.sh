@@ -25,9 +25,12 @@ report() { # name wall user sys rss_kb
 		'BEGIN { printf "%-11s %6.2f s  %8.0f lines/s  %6.1f MB/s  %5.2f CPU s/M lines  %4.0f MiB RSS\n", n, w, l/w, b/w/1e6, (u+s)/(l/1e6), r/1024 }'
 }
 for i in $(seq "$runs"); do
-	rm -rf "$work/data"
+	rm -rf "$work/data" "$work/naive.gz"
+	sync
+	cat "$input" > /dev/null # from the page cache, as a pipe from the application would be
 	/usr/bin/time -f "%e %U %S %M" -o "$work/t" "$work/kansa" route --data "$work/data" < "$input" > /dev/null 2> "$work/route.log"
 	report "kansa" $(cat "$work/t")
+	cat "$input" > /dev/null
 	/usr/bin/time -f "%e %U %S %M" -o "$work/t" "$work/naiveroute" -out "$work/naive.gz" < "$input" > /dev/null 2>/dev/null
 	report "naive" $(cat "$work/t")
 done
