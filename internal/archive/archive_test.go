@@ -2,8 +2,12 @@ package archive
 
 import (
 	"bytes"
+	stdgzip "compress/gzip"
 	"context"
 	"fmt"
+	"io"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -190,4 +194,49 @@ func BenchmarkWrite(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(len(batch.Entries))*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// TestLargeFileIsOneGzipStream: a batch bigger than one segment becomes a
+// file of several gzip members that the standard library, kansa's reader and
+// gzip(1) all read as one stream of every line, in order.
+func TestLargeFileIsOneGzipStream(t *testing.T) {
+	ctx := context.Background()
+	store, _ := objstore.NewDir(t.TempDir())
+	w, _ := NewWriter(Config{}, store, "w1")
+	tm := time.Date(2024, 8, 6, 0, 0, 0, 0, time.UTC)
+	var want bytes.Buffer
+	b := &Batch{First: 1, Closed: tm}
+	for i := 0; want.Len() < 3*segmentSize+1234; i++ {
+		body := fmt.Sprintf(`{"id":"%d","pad":"%s"}`, i, strings.Repeat("x", i%500))
+		want.WriteString(body + "\n")
+		b.Entries = append(b.Entries, entry(record.TypeEvent, tm, "acme", body))
+	}
+	b.Last = uint64(len(b.Entries))
+	m, err := w.Write(ctx, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := store.Get(ctx, m.Files[0].Key)
+	zr, err := stdgzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(zr)
+	if err != nil || !bytes.Equal(got, want.Bytes()) {
+		t.Fatalf("compress/gzip reads %d bytes (%v), want %d", len(got), err, want.Len())
+	}
+	if members := bytes.Count(data, []byte{0x1f, 0x8b, 8}); members < 4 {
+		t.Errorf("expected several members, found about %d", members)
+	}
+	var lines bytes.Buffer
+	ReadLines(ctx, store, m.Files[0].Key, func(l []byte) error { lines.Write(l); lines.WriteByte('\n'); return nil })
+	if !bytes.Equal(lines.Bytes(), want.Bytes()) {
+		t.Fatal("ReadLines differs")
+	}
+	if path, err := exec.LookPath("gzip"); err == nil {
+		out, err := exec.Command(path, "-dc", filepath.Join(store.Root(), filepath.FromSlash(m.Files[0].Key))).Output()
+		if err != nil || !bytes.Equal(out, want.Bytes()) {
+			t.Fatalf("gzip -dc: %v, %d bytes", err, len(out))
+		}
+	}
 }

@@ -95,6 +95,7 @@ func runRoute(ctx context.Context, args []string, in io.Reader, stdout, stderr i
 		}
 		gcancel()
 	}
+	log.Info("input ended; delivering what is left to the archive", "wal_last", n.WAL.Last(), "archived_through", n.Batcher.Delivered())
 	grace, gcancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownGrace)
 	defer gcancel()
 	serr := n.Shutdown(grace)
