@@ -72,24 +72,9 @@ func (r *Reader) Next(ctx context.Context) (idx uint64, rec []byte, err error) {
 func (r *Reader) refresh(ctx context.Context) error {
 	w := r.w
 	w.mu.Lock()
-	for r.next > w.synced {
-		if w.err != nil {
-			err := w.err
-			w.mu.Unlock()
-			return err
-		}
-		if w.closed {
-			w.mu.Unlock()
-			return ErrClosed
-		}
-		ch := w.syncedCh
+	if err := w.waitSyncedLocked(ctx, r.next); err != nil {
 		w.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		w.mu.Lock()
+		return err
 	}
 	r.avail = w.synced
 	var segFirst uint64

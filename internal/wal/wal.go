@@ -236,14 +236,20 @@ func (w *WAL) Sync(ctx context.Context, idx uint64) error {
 	if idx > w.next-1 {
 		idx = w.next - 1
 	}
+	err := w.waitSyncedLocked(ctx, idx)
+	w.mu.Unlock()
+	return err
+}
+
+// waitSyncedLocked waits until every record <= idx is durable. It is called
+// with w.mu held and returns with it held; it releases it while waiting. It
+// returns the sticky error, ErrClosed, or ctx.Err() if those come first.
+func (w *WAL) waitSyncedLocked(ctx context.Context, idx uint64) error {
 	for w.synced < idx {
 		if w.err != nil {
-			err := w.err
-			w.mu.Unlock()
-			return err
+			return w.err
 		}
 		if w.closed {
-			w.mu.Unlock()
 			return ErrClosed
 		}
 		ch := w.syncedCh
@@ -251,11 +257,11 @@ func (w *WAL) Sync(ctx context.Context, idx uint64) error {
 		select {
 		case <-ch:
 		case <-ctx.Done():
+			w.mu.Lock()
 			return ctx.Err()
 		}
 		w.mu.Lock()
 	}
-	w.mu.Unlock()
 	return nil
 }
 
