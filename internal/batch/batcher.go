@@ -15,6 +15,7 @@ import (
 
 	"github.com/kansa-audit/kansa/internal/archive"
 	"github.com/kansa-audit/kansa/internal/metrics"
+	"github.com/kansa-audit/kansa/internal/objstore"
 	"github.com/kansa-audit/kansa/internal/record"
 	"github.com/kansa-audit/kansa/internal/wal"
 )
@@ -458,28 +459,8 @@ func loadCheckpoint(path string) (uint64, error) {
 
 func saveCheckpoint(path string, idx uint64) error {
 	data, _ := json.Marshal(checkpoint{Delivered: idx})
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
+	if err := objstore.WriteFile(path, append(data, '\n')); err != nil {
 		return fmt.Errorf("save checkpoint: %w", err)
 	}
-	_, err = f.Write(append(data, '\n'))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		return fmt.Errorf("save checkpoint: %w", err)
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return nil
 }

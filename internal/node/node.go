@@ -187,17 +187,8 @@ func writerID(dir, configured string) (string, error) {
 	var r [5]byte
 	rand.Read(r[:])
 	id := "w" + hex.EncodeToString(r[:])
-	tmp := p + ".tmp"
-	if err := os.WriteFile(tmp, []byte(id+"\n"), 0o644); err != nil {
-		return "", err
-	}
-	f, err := os.Open(tmp)
-	if err == nil {
-		f.Sync()
-		f.Close()
-	}
-	if err := os.Rename(tmp, p); err != nil {
-		return "", err
+	if err := objstore.WriteFile(p, []byte(id+"\n")); err != nil {
+		return "", fmt.Errorf("save writer id: %w", err)
 	}
 	return id, nil
 }

@@ -56,9 +56,22 @@ func (d *Dir) Put(ctx context.Context, key string, data []byte) error {
 	if err := mkdirAllSync(dir); err != nil {
 		return fmt.Errorf("put %s: %w", key, err)
 	}
-	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(p)+"-*")
-	if err != nil {
+	if err := WriteFile(p, data); err != nil {
 		return fmt.Errorf("put %s: %w", key, err)
+	}
+	return nil
+}
+
+// WriteFile replaces the file at path with data durably: it writes a
+// temporary file beside it, fsyncs it, renames it into place and fsyncs the
+// directory, so a crash leaves the old contents or the new, never a part.
+// The directory must exist. Dir.Put uses it for objects; the batch
+// checkpoint and the writer id use it for state files.
+func WriteFile(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*")
+	if err != nil {
+		return err
 	}
 	tmp := f.Name()
 	_, err = f.Write(data)
@@ -69,11 +82,11 @@ func (d *Dir) Put(ctx context.Context, key string, data []byte) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, p)
+		err = os.Rename(tmp, path)
 	}
 	if err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("put %s: %w", key, err)
+		return err
 	}
 	return syncDir(dir)
 }
