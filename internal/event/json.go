@@ -365,6 +365,20 @@ func MergeObject(obj []byte, fields []rawjson.Field) ([]byte, error) {
 	return append(out, '}'), nil
 }
 
+// StringField reads a raw JSON string (null reads as "") for a field named
+// field in errors. Like DecodeAliased, the string aliases v when it has no
+// escapes. Mappings of foreign shapes use it so their errors read like
+// Decode's.
+func StringField(field string, v []byte) (string, error) {
+	return decoder{alias: true}.text(field, v)
+}
+
+// IDField reads an id given as a string or as an integer, keeping the
+// integer's exact digits, aliasing v like StringField.
+func IDField(field string, v []byte) (string, error) {
+	return decoder{alias: true}.idText(field, v)
+}
+
 func (d decoder) text(field string, v []byte) (string, error) {
 	switch rawjson.KindOf(v) {
 	case rawjson.String:

@@ -3,7 +3,6 @@ package mapping
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/kansa-audit/kansa/internal/event"
@@ -135,7 +134,7 @@ func mapAuditLoggable(line []byte, fields []rawjson.Field) (*event.Event, error)
 	for _, f := range fields {
 		switch string(f.Key) {
 		case "timestamp":
-			s, err := textField("timestamp", f.Value)
+			s, err := event.StringField("timestamp", f.Value)
 			if err != nil {
 				return nil, err
 			}
@@ -182,7 +181,7 @@ func mapAuditLoggable(line []byte, fields []rawjson.Field) (*event.Event, error)
 				}
 			}
 		case "action":
-			a, err := textField("record.action", v)
+			a, err := event.StringField("record.action", v)
 			if err != nil {
 				return nil, err
 			}
@@ -199,11 +198,11 @@ func mapAuditLoggable(line []byte, fields []rawjson.Field) (*event.Event, error)
 				return nil, err
 			}
 		case "remote_address":
-			if e.Context.IP, err = textField("record.remote_address", v); err != nil {
+			if e.Context.IP, err = event.StringField("record.remote_address", v); err != nil {
 				return nil, err
 			}
 		case "request_uuid":
-			if e.Context.RequestID, err = textField("record.request_uuid", v); err != nil {
+			if e.Context.RequestID, err = event.StringField("record.request_uuid", v); err != nil {
 				return nil, err
 			}
 		default:
@@ -236,20 +235,6 @@ func dedupeKeys(fs []rawjson.Field) []rawjson.Field {
 	return fs
 }
 
-func textField(field string, v []byte) (string, error) {
-	switch rawjson.KindOf(v) {
-	case rawjson.String:
-		s, err := rawjson.Text(v)
-		if err != nil {
-			return "", invalid(field, "%v", err)
-		}
-		return s, nil
-	case rawjson.Null:
-		return "", nil
-	}
-	return "", invalid(field, "must be a string, got %s", rawjson.KindOf(v))
-}
-
 // typeAndID reads {"id":…, "type":…}; null means absent.
 func typeAndID(field string, v []byte) (typ, id string, ok bool, err error) {
 	switch rawjson.KindOf(v) {
@@ -259,22 +244,23 @@ func typeAndID(field string, v []byte) (typ, id string, ok bool, err error) {
 	default:
 		return "", "", false, invalid(field, "must be an object or null, got %s", rawjson.KindOf(v))
 	}
-	rawID, _ := rawjson.Get(v, "id")
-	rawType, _ := rawjson.Get(v, "type")
-	switch rawjson.KindOf(rawID) {
-	case rawjson.Number:
-		if strings.ContainsAny(string(rawID), ".eE") {
-			return "", "", false, invalid(field+".id", "must be an integer or a string, got %s", rawID)
-		}
-		id = string(rawID)
-	case rawjson.String:
-		if id, err = rawjson.Text(rawID); err != nil {
-			return "", "", false, invalid(field+".id", "%v", err)
-		}
-	default:
+	var buf [8]rawjson.Field
+	fs, err := rawjson.ObjectFields(buf[:0], v)
+	if err != nil {
+		return "", "", false, invalid(field, "%v", err)
+	}
+	rawID, ok := rawjson.Lookup(fs, "id")
+	if !ok || rawjson.KindOf(rawID) == rawjson.Null {
 		return "", "", false, invalid(field+".id", "required")
 	}
-	if typ, err = textField(field+".type", rawType); err != nil {
+	if id, err = event.IDField(field+".id", rawID); err != nil {
+		return "", "", false, err
+	}
+	rawType, ok := rawjson.Lookup(fs, "type")
+	if !ok {
+		return "", "", false, invalid(field+".type", "required")
+	}
+	if typ, err = event.StringField(field+".type", rawType); err != nil {
 		return "", "", false, err
 	}
 	if typ == "" {
