@@ -146,10 +146,11 @@ type fileBuf struct {
 }
 
 // segmentSize is how much uncompressed NDJSON becomes one gzip member. A
-// file is a concatenation of members (RFC 1952 §2.2: what gzip -d, zcat,
-// Go, Java, Hadoop and DuckDB read as one stream), so the members of a batch
-// are compressed in parallel, on every core, and the archive keeps pace with
-// ingest. Segments end on line boundaries.
+// file is a concatenation of members (RFC 1952 §2.2 allows it; gzip -d and
+// Go's compress/gzip read it as one stream, see
+// TestLargeFileIsOneGzipStream), so the members of a batch are compressed in
+// parallel, on every core, and the archive keeps pace with ingest. Segments
+// end on line boundaries.
 const segmentSize = 1 << 20
 
 var segPool = sync.Pool{New: func() any { b := make([]byte, 0, segmentSize); return &b }}
