@@ -98,12 +98,18 @@ func Run(ctx context.Context, cfg Config, in io.Reader, app io.Writer, r *route.
 			}
 		}()
 	}
-	mapErr := make(chan error, 1)
-	mapStats := make(chan Stats, 1)
+	// failed is cancelled when the appender cannot append: the reader then
+	// stops reading instead of routing lines nobody will archive.
+	failed, fail := context.WithCancel(ctx)
+	defer fail()
+	type result struct {
+		st  Stats
+		err error
+	}
+	appended := make(chan result, 1)
 	go func() {
-		ms, err := appendLoop(ctx, cfg, chunks, free, ing)
-		mapStats <- ms
-		mapErr <- err
+		st, err := appendLoop(ctx, cfg, chunks, free, ing, fail)
+		appended <- result{st, err}
 	}()
 
 	readErr := func() error {
@@ -119,12 +125,10 @@ func Run(ctx context.Context, cfg Config, in io.Reader, app io.Writer, r *route.
 			if len(cur.ends) == 0 {
 				return nil
 			}
-			select {
-			case chunks <- cur:
-			case err := <-mapErr:
-				mapErr <- err
-				return fmt.Errorf("appender stopped: %w", err)
+			if failed.Err() != nil {
+				return errors.New("stopped reading: the WAL refused audit records")
 			}
+			chunks <- cur
 			work <- cur
 			cur = <-free
 			cur.data, cur.ends, cur.rules = cur.data[:0], cur.ends[:0], cur.rules[:0]
@@ -214,11 +218,11 @@ func Run(ctx context.Context, cfg Config, in io.Reader, app io.Writer, r *route.
 		}
 		return nil
 	}()
-	ms := <-mapStats
-	err := <-mapErr
+	res := <-appended
 	mappers.Wait()
+	ms := res.st
 	st.Events, st.Rejects, st.Dropped, st.LastIndex = ms.Events, ms.Rejects, ms.Dropped, ms.LastIndex
-	return st, errors.Join(readErr, err)
+	return st, errors.Join(res.err, readErr)
 }
 
 // mapChunk turns a chunk's lines into event or reject records.
@@ -242,7 +246,7 @@ func mapChunk(c *chunk, d mapping.Defaults, ing *node.Ingester) {
 }
 
 // appendLoop appends each chunk's records to the WAL, in input order.
-func appendLoop(ctx context.Context, cfg Config, chunks <-chan *chunk, free chan<- *chunk, ing *node.Ingester) (Stats, error) {
+func appendLoop(ctx context.Context, cfg Config, chunks <-chan *chunk, free chan<- *chunk, ing *node.Ingester, fail func()) (Stats, error) {
 	var st Stats
 	var failed error
 	var unsynced int // bytes appended since the last wait for the WAL's fsync
@@ -265,6 +269,7 @@ func appendLoop(ctx context.Context, cfg Config, chunks <-chan *chunk, free chan
 			st.Dropped += uint64(len(c.recs))
 		case err != nil:
 			failed = fmt.Errorf("append to WAL: %w", err)
+			fail()
 		default:
 			st.Events += uint64(c.events)
 			st.Rejects += uint64(rejects)
@@ -275,6 +280,7 @@ func appendLoop(ctx context.Context, cfg Config, chunks <-chan *chunk, free chan
 			if unsynced += len(c.out); unsynced >= maxUnsynced {
 				if err := ing.Sync(ctx, last, 0); err != nil {
 					failed = fmt.Errorf("sync WAL: %w", err)
+					fail()
 				}
 				unsynced = 0
 			}
