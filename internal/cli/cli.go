@@ -113,6 +113,17 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.data, "data", "", "state `dir`ectory (default ./kansa-data, or data: in the config)")
 }
 
+// parse parses the flags (no positional arguments) and loads the config.
+func (c *common) parse(fs *flag.FlagSet, args []string) (config.Config, error) {
+	if err := fs.Parse(args); err != nil {
+		return config.Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return config.Config{}, &exitError{2, fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	return c.load()
+}
+
 // load reads the config and applies --data.
 func (c *common) load() (config.Config, error) {
 	cfg, err := config.Load(c.config)

@@ -23,10 +23,7 @@ func runRoute(ctx context.Context, args []string, in io.Reader, stdout, stderr i
 	var c common
 	c.register(fs)
 	listen := fs.String("listen", "", "serve /metrics and /healthz on this `address` while routing (default: off)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	cfg, err := c.load()
+	cfg, err := c.parse(fs, args)
 	if err != nil {
 		return err
 	}

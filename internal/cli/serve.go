@@ -21,10 +21,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	var c common
 	c.register(fs)
 	listen := fs.String("listen", "", "HTTP `address` (default 127.0.0.1:7700, or server.listen in the config)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	cfg, err := c.load()
+	cfg, err := c.parse(fs, args)
 	if err != nil {
 		return err
 	}

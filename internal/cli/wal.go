@@ -17,10 +17,7 @@ func runWAL(_ context.Context, args []string, _ io.Reader, stdout, stderr io.Wri
 	fs := newFlagSet("wal repair", stderr)
 	var c common
 	c.register(fs)
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
-	}
-	cfg, err := c.load()
+	cfg, err := c.parse(fs, args[1:])
 	if err != nil {
 		return err
 	}

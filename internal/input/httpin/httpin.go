@@ -64,7 +64,8 @@ func New(cfg Config, in *node.Ingester) *Handler {
 type scratch struct {
 	body bytes.Buffer
 	recs []byte
-	idx  []int // end offsets of records in recs
+	idx  []int    // end offsets of records in recs
+	view [][]byte // recs cut at idx, for the WAL
 	out  []byte
 }
 
@@ -195,13 +196,14 @@ func (h *Handler) ingest(ctx context.Context, s *scratch) (int, []itemError, err
 	if len(s.idx) == 0 {
 		return 0, errs, nil
 	}
-	recs := make([][]byte, len(s.idx))
+	s.view = s.view[:0]
 	start := 0
-	for i, end := range s.idx {
-		recs[i] = s.recs[start:end]
+	for _, end := range s.idx {
+		s.view = append(s.view, s.recs[start:end])
 		start = end
 	}
-	last, err := h.in.Append(ctx, recs, node.Refuse)
+	last, err := h.in.Append(ctx, s.view, node.Refuse)
+	clear(s.view) // the pooled scratch should not pin this request's records
 	if err != nil {
 		return 0, nil, err
 	}
