@@ -65,13 +65,10 @@ func (s *Scan) Search(ctx context.Context, q *query.Query) ([]Hit, error) {
 			return nil
 		}
 		seen[k] = true
-		raw = slices.Clone(raw)
-		// Changes, Meta and Origin alias raw: re-point them at the copy.
-		if e2, err := event.Decode(raw); err == nil {
-			e2.Normalize()
-			e = e2
-		}
-		hits = append(hits, Hit{Event: e, Raw: raw})
+		// raw is valid only during this call, and Changes, Meta and Origin
+		// alias it: keep copies.
+		e.Changes, e.Meta, e.Origin = slices.Clone(e.Changes), slices.Clone(e.Meta), slices.Clone(e.Origin)
+		hits = append(hits, Hit{Event: e, Raw: slices.Clone(raw)})
 		return nil
 	}
 	// The WAL tail first: a record released while we read it is in the
