@@ -1,0 +1,3 @@
+module github.com/kansa-audit/kansa/audit
+
+go 1.26
