@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -347,4 +348,63 @@ func childApp() int {
 	}
 	fmt.Printf("flushed %s %d\n", l.Stream(), n)
 	select {} // until killed
+}
+
+// TestLinesRouteThroughKansaRoute writes events as JSON lines — directly
+// and through a slog JSON handler — mixed with application logs, and has
+// kansa route archive the events and pass the logs through.
+func TestLinesRouteThroughKansaRoute(t *testing.T) {
+	needKansa(t)
+	path := filepath.Join(t.TempDir(), "app.log")
+	out, err := OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := New(Config{Output: out, Source: "app:shop", Logger: quiet(), HeartbeatInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appLog := slog.New(NewSlogHandler(slog.NewJSONHandler(f, nil)))
+	viaSlog, err := New(Config{Output: NewSlogOutput(slog.NewJSONHandler(f, nil), slog.LevelInfo),
+		Source: "app:shop", Logger: quiet(), HeartbeatInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := WithScope(context.Background(), Scope{RequestID: "r-route", Actor: Actor{Type: "User", ID: "5"}})
+	for i := 0; i < 50; i++ {
+		plain.Record(ctx, Event{Action: ActionUpdate, Target: Target{Type: "Order", ID: strconv.Itoa(i)}})
+		plain.Flush(ctx)
+		appLog.InfoContext(ctx, "order updated", "order", i)
+		viaSlog.Record(ctx, Event{Action: ActionSecretView, Target: Target{Type: "Secret", ID: strconv.Itoa(i)}})
+		viaSlog.Flush(ctx)
+	}
+	plain.Close(ctx)
+	viaSlog.Close(ctx)
+	f.Close()
+
+	data := t.TempDir()
+	in, _ := os.Open(path)
+	defer in.Close()
+	cmd := exec.Command(kansaBin, "route", "--data", data)
+	cmd.Stdin = in
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("kansa route: %v\n%s", err, stderr.String())
+	}
+	if n := strings.Count(stdout.String(), `"msg":"order updated"`); n != 50 {
+		t.Fatalf("%d application log lines passed through, want 50\n%s", n, stdout.String())
+	}
+	if strings.Contains(stdout.String(), Schema) {
+		t.Fatal("an audit event went to the application log")
+	}
+	if !strings.Contains(stdout.String(), `"request_id":"r-route"`) {
+		t.Fatal("application logs lack the request id")
+	}
+	checkStream(t, searchKansa(t, data, "action:update"), plain.Stream(), 50)
+	checkStream(t, searchKansa(t, data, "action:secret.view request_id:r-route"), viaSlog.Stream(), 50)
 }

@@ -93,12 +93,12 @@ func TestClientIP(t *testing.T) {
 	for _, c := range []struct {
 		peer, xff, want string
 	}{
-		{"203.0.113.1:5000", "1.2.3.4", "203.0.113.1"},           // untrusted peer: header ignored
-		{"10.0.0.5:5000", "1.2.3.4", "1.2.3.4"},                  // one proxy
+		{"203.0.113.1:5000", "1.2.3.4", "203.0.113.1"},             // untrusted peer: header ignored
+		{"10.0.0.5:5000", "1.2.3.4", "1.2.3.4"},                    // one proxy
 		{"10.0.0.5:5000", "6.6.6.6, 1.2.3.4, 10.9.9.9", "1.2.3.4"}, // rightmost untrusted
-		{"10.0.0.5:5000", "", "10.0.0.5"},                        // trusted peer, no header
-		{"10.0.0.5:5000", "10.1.1.1, 10.2.2.2", "10.1.1.1"},      // all trusted: leftmost
-		{"10.0.0.5:5000", "1.2.3.4, junk", "10.0.0.5"},           // broken hop: stop at the last good
+		{"10.0.0.5:5000", "", "10.0.0.5"},                          // trusted peer, no header
+		{"10.0.0.5:5000", "10.1.1.1, 10.2.2.2", "10.1.1.1"},        // all trusted: leftmost
+		{"10.0.0.5:5000", "1.2.3.4, junk", "10.0.0.5"},             // broken hop: stop at the last good
 		{"[::1]:80", "2001:db8::1", "2001:db8::1"},
 		{"[::ffff:10.0.0.1]:80", "5.6.7.8", "5.6.7.8"},
 	} {
