@@ -68,8 +68,20 @@ type App struct {
 }
 
 // Open connects to the database, migrates it, seeds a user and starts
-// the audit logger.
+// the audit logger, with the GORM plugin recording every change.
 func Open(cfg Config) (*App, error) {
+	return open(cfg, func(db *gorm.DB, log *audit.Logger) error {
+		plugin, err := gormaudit.New(log, gormaudit.Config{})
+		if err != nil {
+			return err
+		}
+		return db.Use(plugin)
+	})
+}
+
+// open is Open with the way changes are recorded left to install (the
+// tests compare the plugin with an audits table in the same database).
+func open(cfg Config, install func(*gorm.DB, *audit.Logger) error) (*App, error) {
 	out := cfg.Output
 	if out == nil {
 		c, err := audit.NewClient(audit.ClientConfig{URL: cfg.KansaURL, SpoolDir: cfg.SpoolDir, Logger: cfg.Logger})
@@ -87,11 +99,7 @@ func Open(cfg Config) (*App, error) {
 		log.Close(context.Background())
 		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
 	}
-	plugin, err := gormaudit.New(log, gormaudit.Config{})
-	if err == nil {
-		err = db.Use(plugin)
-	}
-	if err != nil {
+	if err := install(db, log); err != nil {
 		log.Close(context.Background())
 		return nil, err
 	}
