@@ -12,8 +12,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 
