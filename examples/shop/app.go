@@ -70,13 +70,17 @@ type App struct {
 // Open connects to the database, migrates it, seeds a user and starts
 // the audit logger, with the GORM plugin recording every change.
 func Open(cfg Config) (*App, error) {
-	return open(cfg, func(db *gorm.DB, log *audit.Logger) error {
-		plugin, err := gormaudit.New(log, gormaudit.Config{})
-		if err != nil {
-			return err
-		}
-		return db.Use(plugin)
-	})
+	return open(cfg, openInstall)
+}
+
+// openInstall registers the audit plugin: every create, update and delete
+// of every model is recorded after commit.
+func openInstall(db *gorm.DB, log *audit.Logger) error {
+	plugin, err := gormaudit.New(log, gormaudit.Config{})
+	if err != nil {
+		return err
+	}
+	return db.Use(plugin)
 }
 
 // open is Open with the way changes are recorded left to install (the
