@@ -190,6 +190,7 @@ func (c *Client) deliver() {
 		backoff time.Duration
 		failing bool
 		limit   = c.cfg.BatchBytes // halved when kansa answers 413
+		packed  packing            // what body holds
 	)
 	for {
 		var n int
@@ -212,7 +213,15 @@ func (c *Client) deliver() {
 			}
 			continue
 		}
-		retry, err := c.send(&body, zw, batch, n)
+		// A retry of the same lines reuses their gzip'd body.
+		if !(packed.ok && packed.seg == c.sp.rseg && packed.off == c.sp.roff && packed.n == n) {
+			if err := pack(&body, zw, batch); err != nil {
+				c.log.Error("audit: compress batch", "err", err)
+				continue
+			}
+			packed = packing{ok: true, seg: c.sp.rseg, off: c.sp.roff, n: n}
+		}
+		retry, err := c.send(body.Bytes(), n)
 		if err == nil {
 			if failing {
 				c.log.Info("audit: delivering again", "url", c.url)
@@ -272,6 +281,24 @@ func nextBackoff(prev, lo, hi time.Duration) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
+// packing names the lines a compressed body holds: n lines from the
+// spool's segment seg at offset off.
+type packing struct {
+	ok  bool
+	seg uint64
+	off int64
+	n   int
+}
+
+func pack(body *bytes.Buffer, zw *gzip.Writer, batch []byte) error {
+	body.Reset()
+	zw.Reset(body)
+	if _, err := zw.Write(batch); err != nil {
+		return err
+	}
+	return zw.Close()
+}
+
 var errTooLarge = errors.New("request over kansa's size limit")
 
 // answer is kansa's reply to POST /v1/events.
@@ -286,15 +313,7 @@ type answer struct {
 // send posts n lines. A nil error means kansa answered for every line: each
 // was accepted or refused as invalid (which no retry would change). retry is
 // the server's Retry-After, if any.
-func (c *Client) send(body *bytes.Buffer, zw *gzip.Writer, batch []byte, n int) (retry time.Duration, err error) {
-	body.Reset()
-	zw.Reset(body)
-	if _, err := zw.Write(batch); err != nil {
-		return 0, err
-	}
-	if err := zw.Close(); err != nil {
-		return 0, err
-	}
+func (c *Client) send(body []byte, n int) (retry time.Duration, err error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
@@ -304,7 +323,7 @@ func (c *Client) send(body *bytes.Buffer, zw *gzip.Writer, batch []byte, n int) 
 		case <-ctx.Done():
 		}
 	}()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body.Bytes()))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
 	if err != nil {
 		return 0, err
 	}
