@@ -109,8 +109,7 @@ func (c *encoder) event(dst []byte, en *entry) []byte {
 	if tg := e.Target; !tg.IsZero() {
 		dst = append(dst, `,"target":{"type":`...)
 		dst = appendString(dst, tg.Type)
-		dst = append(dst, `,"id":`...)
-		dst = appendString(dst, tg.ID)
+		dst = appendOpt(dst, "id", tg.ID) // none: rows not known one by one
 		dst = appendOpt(dst, "schema", tg.Schema)
 		dst = appendOpt(dst, "table", tg.Table)
 		dst = append(dst, '}')

@@ -43,7 +43,7 @@ func (a Actor) IsZero() bool { return a.Type == "" && a.ID == "" && a.Name == ""
 // Target is what it was done to.
 type Target struct {
 	Type   string // "Order"
-	ID     string // the primary key, as text
+	ID     string // the primary key, as text; "" for rows not known one by one
 	Schema string // optional: database schema
 	Table  string // optional: database table
 }

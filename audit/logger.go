@@ -79,7 +79,7 @@ type entry struct {
 	scope Scope
 	n     uint64
 	at    time.Time
-	pcs   [6]uintptr // callers, when the scope names neither endpoint nor caller
+	pcs   [16]uintptr // callers, when the scope names neither endpoint nor caller
 	npcs  uint8
 }
 

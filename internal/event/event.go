@@ -151,10 +151,13 @@ func (e *Event) Validate() error {
 		}
 	}
 	if e.Target != nil {
-		for _, f := range []struct{ name, v string }{{"target.type", e.Target.Type}, {"target.id", e.Target.ID}} {
-			if err := checkText(f.name, f.v, maxIDLen, true); err != nil {
-				return err
-			}
+		if err := checkText("target.type", e.Target.Type, maxIDLen, true); err != nil {
+			return err
+		}
+		// No id: the event is about rows not known one by one (a batch
+		// update by condition, described in meta).
+		if err := checkText("target.id", e.Target.ID, maxIDLen, false); err != nil {
+			return err
 		}
 		if err := checkText("target.schema", e.Target.Schema, maxNameLen, false); err != nil {
 			return err

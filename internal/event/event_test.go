@@ -192,3 +192,24 @@ func TestAppendTime(t *testing.T) {
 		}
 	}
 }
+
+func TestTargetWithoutID(t *testing.T) {
+	// A batch update by condition names the type of its rows, not one id.
+	line := `{"schema":"kansa.audit/v1","id":"b1","time":"2024-01-01T00:00:00Z","action":"update","target":{"type":"Order","table":"orders"},"source":"app:x","tenant":"default","meta":{"where":"status = 'open'"}}`
+	e, err := Decode([]byte(line))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Normalize()
+	if err := e.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	out := string(e.AppendJSON(nil))
+	if !strings.Contains(out, `"target":{"type":"Order","table":"orders"}`) {
+		t.Fatalf("encoded %s", out)
+	}
+	e.Target.Type = ""
+	if err := e.Validate(); err == nil || !strings.Contains(err.Error(), "target.type") {
+		t.Fatalf("a target without a type: %v", err)
+	}
+}

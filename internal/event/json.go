@@ -39,8 +39,7 @@ func (e *Event) AppendJSON(dst []byte) []byte {
 	if e.Target != nil {
 		dst = append(dst, `,"target":{"type":`...)
 		dst = rawjson.AppendQuote(dst, e.Target.Type)
-		dst = append(dst, `,"id":`...)
-		dst = rawjson.AppendQuote(dst, e.Target.ID)
+		dst = appendOpt(dst, "id", e.Target.ID)
 		dst = appendOpt(dst, "schema", e.Target.Schema)
 		dst = appendOpt(dst, "table", e.Target.Table)
 		dst = append(dst, '}')

@@ -31,7 +31,9 @@ func WriteTable(w io.Writer, hits []Hit) error {
 		if e.Actor != nil {
 			actor = event.Ref{Type: e.Actor.Type, ID: e.Actor.ID}.String()
 		}
-		if e.Target != nil {
+		if e.Target != nil && e.Target.ID == "" {
+			target = e.Target.Type // rows not known one by one
+		} else if e.Target != nil {
 			target = event.Ref{Type: e.Target.Type, ID: e.Target.ID}.String()
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.Format("2006-01-02 15:04:05.000 -07:00"),
