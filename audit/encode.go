@@ -114,26 +114,21 @@ func (c *encoder) event(dst []byte, en *entry) []byte {
 		dst = appendOpt(dst, "table", tg.Table)
 		dst = append(dst, '}')
 	}
-	if len(e.Changes) > 0 {
-		dst = append(dst, `,"changes":{`...)
+	if len(e.Changes) > 0 || e.ChangeSet != nil {
+		const chKey = `,"changes":{`
+		dst = append(dst, chKey...)
+		mark := len(dst)
 		for i := range e.Changes {
-			ch := &e.Changes[i]
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendString(dst, ch.Column)
-			dst = append(dst, ':')
-			if ch.HasOld {
-				dst = append(dst, '[')
-				dst = appendValue(dst, ch.Old)
-				dst = append(dst, ',')
-				dst = appendValue(dst, ch.New)
-				dst = append(dst, ']')
-			} else {
-				dst = appendValue(dst, ch.New)
-			}
+			dst = appendChange(dst, mark, &e.Changes[i])
 		}
-		dst = append(dst, '}')
+		if e.ChangeSet != nil {
+			dst = appendChangeSet(dst, mark, e.ChangeSet)
+		}
+		if len(dst) == mark {
+			dst = dst[:mark-len(chKey)]
+		} else {
+			dst = append(dst, '}')
+		}
 	}
 	caller := s.Caller
 	if caller == "" && s.Endpoint == "" && en.npcs > 0 {
@@ -165,6 +160,31 @@ func (c *encoder) event(dst []byte, en *entry) []byte {
 		dst = appendMeta(dst, e.Error, e.Meta)
 	}
 	return append(dst, '}', '\n')
+}
+
+// appendChange appends one member of the changes object that starts at
+// mark.
+func appendChange(dst []byte, mark int, ch *Change) []byte {
+	if len(dst) > mark {
+		dst = append(dst, ',')
+	}
+	dst = appendString(dst, ch.Column)
+	dst = append(dst, ':')
+	if !ch.HasOld {
+		return appendValue(dst, ch.New)
+	}
+	dst = append(dst, '[')
+	dst = appendValue(dst, ch.Old)
+	dst = append(dst, ',')
+	dst = appendValue(dst, ch.New)
+	return append(dst, ']')
+}
+
+// appendChangeSet appends the members cs yields. (Its own function: the
+// closure's captured slice must not make every event's buffer escape.)
+func appendChangeSet(dst []byte, mark int, cs ChangeSet) []byte {
+	cs.EachChange(func(ch Change) { dst = appendChange(dst, mark, &ch) })
+	return dst
 }
 
 // tail appends source, tenant and seq.

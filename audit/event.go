@@ -83,6 +83,13 @@ type redacted struct{}
 
 func (redacted) MarshalJSON() ([]byte, error) { return []byte(`"[REDACTED]"`), nil }
 
+// A ChangeSet yields an event's changes late, on the Logger's goroutine.
+// It must not depend on anything the application may change after Record:
+// read from copies that nothing else writes.
+type ChangeSet interface {
+	EachChange(yield func(Change))
+}
+
 // Event is one audit event as the application records it. Everything about
 // where and how it happened (actor, IP, endpoint, request id…) comes from the
 // context passed to Logger.Record; fields set here win over the context.
@@ -94,9 +101,14 @@ type Event struct {
 	Actor   Actor  // zero: the context's actor
 	Target  Target
 	Changes []Change
-	Outcome Outcome
-	Error   string         // why it failed; written as meta.error
-	Meta    map[string]any // anything else; written with encoding/json
-	Time    time.Time      // zero: now
-	ID      string         // zero: a new UUIDv7; set it to make retries idempotent
+	// ChangeSet, when set, supplies more changes when the event is encoded
+	// on the Logger's goroutine rather than during Record: an adapter
+	// reading values from an immutable snapshot avoids boxing each one on
+	// the request path. Its changes follow Changes.
+	ChangeSet ChangeSet
+	Outcome   Outcome
+	Error     string         // why it failed; written as meta.error
+	Meta      map[string]any // anything else; written with encoding/json
+	Time      time.Time      // zero: now
+	ID        string         // zero: a new UUIDv7; set it to make retries idempotent
 }

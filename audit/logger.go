@@ -215,8 +215,8 @@ func (l *Logger) run() {
 	}
 	for {
 		select {
-		case en := <-l.ch:
-			w.write(&en)
+		case w.cur = <-l.ch:
+			w.write(&w.cur)
 			w.drain()
 		case reply := <-l.sync:
 			w.drain()
@@ -243,6 +243,7 @@ func (l *Logger) run() {
 // writer is the state of the writer goroutine.
 type writer struct {
 	l     *Logger
+	cur   entry // the entry being written; a field, so receiving does not allocate
 	enc   encoder
 	buf   []byte
 	dirty bool
@@ -256,8 +257,8 @@ func newWriter(l *Logger) *writer {
 func (w *writer) drain() {
 	for {
 		select {
-		case en := <-w.l.ch:
-			w.write(&en)
+		case w.cur = <-w.l.ch:
+			w.write(&w.cur)
 		default:
 			return
 		}

@@ -310,3 +310,32 @@ func (s *syncBuffer) String() string {
 }
 
 func slogTo(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
+
+// lateChanges is a ChangeSet over values nothing else writes.
+type lateChanges struct{ old, new [2]int64 }
+
+func (c *lateChanges) EachChange(yield func(Change)) {
+	yield(Diff("a", c.old[0], c.new[0]))
+	yield(Diff("b", c.old[1], c.new[1]))
+}
+
+func TestChangeSetFollowsChanges(t *testing.T) {
+	out := &memOutput{}
+	l := newTestLogger(t, out, Config{HeartbeatInterval: -1})
+	ctx := WithCaller(context.Background(), "t")
+	l.Record(ctx, Event{Action: ActionUpdate, Changes: []Change{Value("z", true)},
+		ChangeSet: &lateChanges{old: [2]int64{1, 2}, new: [2]int64{3, 4}}})
+	l.Record(ctx, Event{Action: ActionUpdate, ChangeSet: &lateChanges{}})
+	l.Record(ctx, Event{Action: ActionUpdate, ChangeSet: emptyChanges{}})
+	l.Flush(ctx)
+	for i, want := range []string{`"changes":{"z":true,"a":[1,3],"b":[2,4]}`, `"changes":{"a":[0,0],"b":[0,0]}`, ""} {
+		line := string(out.lines[i])
+		if want == "" && strings.Contains(line, "changes") || want != "" && !strings.Contains(line, want) {
+			t.Errorf("line %d: %s\nwant %s", i, line, want)
+		}
+	}
+}
+
+type emptyChanges struct{}
+
+func (emptyChanges) EachChange(func(Change)) {}
