@@ -211,8 +211,9 @@ func TestClientDeliversToKansa(t *testing.T) {
 
 func TestClientRidesOutAnOutage(t *testing.T) {
 	needKansa(t)
-	data, addr := t.TempDir(), freeAddr(t)
-	l, c := newClientLogger(t, "http://"+addr, t.TempDir(), ClientConfig{})
+	data, addr, spoolDir := t.TempDir(), freeAddr(t), t.TempDir()
+	// Small segments: the outage spans many, and delivered ones are removed.
+	l, c := newClientLogger(t, "http://"+addr, spoolDir, ClientConfig{SegmentBytes: 8 << 10})
 	defer l.Close(context.Background())
 	// kansa is down: recording still returns at once and Flush makes the
 	// events durable in the spool.
@@ -232,6 +233,10 @@ func TestClientRidesOutAnOutage(t *testing.T) {
 	startKansa(t, data, addr)
 	waitFor(t, "delivery after kansa came back", 30*time.Second, func() bool { return c.Stats().Sent == n })
 	checkStream(t, searchKansa(t, data, "action:user.login"), l.Stream(), n)
+	segs, _ := filepath.Glob(filepath.Join(spoolDir, "*.ndjson"))
+	if len(segs) != 1 || c.Stats().SpoolBytes != 0 {
+		t.Fatalf("after delivery the spool holds %v (%d bytes); want only the segment being written", segs, c.Stats().SpoolBytes)
+	}
 }
 
 func TestClientSpoolFullIsCountedNotSilent(t *testing.T) {
@@ -324,7 +329,8 @@ func TestClientSpoolSurvivesAKill(t *testing.T) {
 // childApp records events with kansa down, flushes, says so and waits to
 // be killed.
 func childApp() int {
-	c, err := NewClient(ClientConfig{URL: os.Getenv("AUDIT_TEST_URL"), SpoolDir: os.Getenv("AUDIT_TEST_SPOOL"), Logger: quiet()})
+	c, err := NewClient(ClientConfig{URL: os.Getenv("AUDIT_TEST_URL"), SpoolDir: os.Getenv("AUDIT_TEST_SPOOL"), Logger: quiet(),
+		SegmentBytes: 16 << 10}) // many segments for the next process to read
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
