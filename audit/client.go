@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,7 +39,8 @@ type ClientConfig struct {
 	BatchBytes int
 	// MinBackoff and MaxBackoff bound the wait between failed attempts,
 	// which doubles from the first to the second with jitter. A server's
-	// Retry-After is honoured up to MaxBackoff. Defaults 100 ms and 30 s.
+	// Retry-After is honoured up to MaxBackoff. Defaults 100 ms and 10 s:
+	// after an outage, delivery resumes within MaxBackoff.
 	MinBackoff, MaxBackoff time.Duration
 	// Header is added to every request (a proxy's credentials, say).
 	Header http.Header
@@ -73,13 +75,23 @@ type Client struct {
 	closeErr                                 error
 }
 
+// ErrUndelivered is returned (wrapped) by Close when its context ended
+// before kansa acknowledged every spooled event. They are not lost: the
+// next Client on the same SpoolDir sends them first.
+var ErrUndelivered = errors.New("audit: events left in the spool, undelivered")
+
 // ErrSpoolFull is returned by Client.Write when the spool is at its limit.
 var ErrSpoolFull = errors.New("audit: spool full: kansa has not acknowledged events for a while")
 
-// NewClient opens (or creates) the spool and starts delivering.
+// NewClient opens (or creates) the spool and starts delivering. It fails
+// when URL or SpoolDir is missing or URL is not http(s), when the spool
+// cannot be created or read, and when another Client holds it.
 func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.URL == "" {
 		return nil, errors.New("audit: ClientConfig.URL is required (kansa serve's address, as http://127.0.0.1:7700)")
+	}
+	if u, err := url.Parse(cfg.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("audit: ClientConfig.URL %q is not an http(s) URL with a host (as http://127.0.0.1:7700)", cfg.URL)
 	}
 	if cfg.SpoolDir == "" {
 		return nil, errors.New("audit: ClientConfig.SpoolDir is required (a directory for events not yet acknowledged)")
@@ -97,7 +109,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		cfg.MinBackoff = 100 * time.Millisecond
 	}
 	if cfg.MaxBackoff <= 0 {
-		cfg.MaxBackoff = 30 * time.Second
+		cfg.MaxBackoff = 10 * time.Second
 	}
 	if cfg.MaxBackoff < cfg.MinBackoff {
 		cfg.MaxBackoff = cfg.MinBackoff
@@ -148,7 +160,10 @@ func (c *Client) Sync() error {
 
 // Close syncs the spool and keeps delivering until everything spooled is
 // acknowledged or ctx is done; what is left stays in the spool for the
-// next Client on the same directory. Close is idempotent.
+// next Client on the same directory, and Close returns ErrUndelivered
+// (wrapped, with the bytes left). Give ctx a deadline: while kansa is down,
+// Close waits for it until ctx is done. Close is idempotent; later calls
+// return the first call's error.
 func (c *Client) Close(ctx context.Context) error {
 	c.closeOnce.Do(func() {
 		err := c.sp.sync()
@@ -158,10 +173,11 @@ func (c *Client) Close(ctx context.Context) error {
 		case <-ctx.Done():
 			close(c.stop)
 			<-c.done
-			if n := c.sp.pending(); n > 0 {
-				c.log.Warn("audit: closing with events not yet delivered; they stay in the spool for the next start",
-					"spool", c.cfg.SpoolDir, "bytes", n)
-			}
+		}
+		if n := c.sp.pending(); n > 0 {
+			c.log.Warn("audit: closing with events not yet delivered; they stay in the spool for the next start",
+				"spool", c.cfg.SpoolDir, "bytes", n)
+			err = errors.Join(err, fmt.Errorf("%w: %d bytes in %s", ErrUndelivered, n, c.cfg.SpoolDir))
 		}
 		c.closeErr = errors.Join(err, c.sp.close())
 	})
@@ -191,6 +207,8 @@ func (c *Client) deliver() {
 		failing bool
 		limit   = c.cfg.BatchBytes // halved when kansa answers 413
 		packed  packing            // what body holds
+
+		failingSince, lastWarn time.Time
 	)
 	for {
 		var n int
@@ -224,7 +242,8 @@ func (c *Client) deliver() {
 		retry, err := c.send(body.Bytes(), n)
 		if err == nil {
 			if failing {
-				c.log.Info("audit: delivering again", "url", c.url)
+				c.log.Info("audit: delivering again", "url", c.url,
+					"after", time.Since(failingSince).Round(time.Second).String())
 				failing = false
 			}
 			backoff = 0
@@ -252,10 +271,14 @@ func (c *Client) deliver() {
 		if retry > wait {
 			wait = min(retry, c.cfg.MaxBackoff)
 		}
-		if !failing {
+		if !failing || time.Since(lastWarn) >= time.Minute {
+			if !failing {
+				failingSince = time.Now()
+			}
 			c.log.Warn("audit: kansa did not accept events; retrying (they are safe in the spool)",
-				"url", c.url, "err", err, "retry_in", wait)
-			failing = true
+				"url", c.url, "err", err, "retry_in", wait.String(),
+				"failing_for", time.Since(failingSince).Round(time.Second).String(), "spooled_bytes", c.sp.pending())
+			failing, lastWarn = true, time.Now()
 		}
 		c.sp.unread()
 		t := time.NewTimer(wait)

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -264,7 +265,17 @@ func TestClientSpoolFullIsCountedNotSilent(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	l.Close(ctx)
+	if err := l.Close(ctx); !errors.Is(err, ErrUndelivered) {
+		t.Fatalf("Close with events left: %v", err)
+	}
+}
+
+func TestClientRefusesABadURL(t *testing.T) {
+	for _, u := range []string{"127.0.0.1:7700", "ftp://x", "http://", "kansa"} {
+		if _, err := NewClient(ClientConfig{URL: u, SpoolDir: t.TempDir()}); err == nil || !strings.Contains(err.Error(), "http(s)") {
+			t.Errorf("URL %q: %v", u, err)
+		}
+	}
 }
 
 func TestClientSplitsBatchesKansaFindsTooLarge(t *testing.T) {

@@ -19,7 +19,7 @@ func lockDir(path string) (*os.File, error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("audit: spool %s is in use by another process; give each process its own SpoolDir", path[:len(path)-len("/LOCK")])
+			return nil, fmt.Errorf("audit: spool %s is in use by another Client (in this process or another); give each its own SpoolDir", path[:len(path)-len("/LOCK")])
 		}
 		return nil, fmt.Errorf("audit: lock spool: %w", err)
 	}

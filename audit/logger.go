@@ -69,8 +69,9 @@ type Logger struct {
 	gate      sync.RWMutex // Record holds it shared while queueing; Close exclusively
 	closed    bool         // under gate
 
-	stats counters
-	drops dropLog
+	stats   counters
+	drops   dropLog
+	invalid dropLog
 }
 
 // entry is an event as Record leaves it for the writer goroutine.
@@ -117,6 +118,7 @@ func New(cfg Config) (*Logger, error) {
 		quit:   make(chan struct{}),
 	}
 	l.drops.log = cfg.Logger
+	l.invalid.log, l.invalid.msg = cfg.Logger, "audit: events refused"
 	go l.run()
 	return l, nil
 }
@@ -126,11 +128,21 @@ func (l *Logger) Stream() string { return l.stream }
 
 // Record records e in the scope ctx carries. It never blocks and never
 // fails the caller: an event that cannot be queued (the queue is full, or
-// the Logger is closed) is dropped, counted in Stats and logged.
+// the Logger is closed) is dropped, counted in Stats.Dropped and logged,
+// and its number is left unused so the loss shows downstream. An event
+// without an Action is refused before it is numbered (Stats.Invalid, and
+// a log line).
 //
 // The event is durable once Flush returns (or the Output made it durable
 // by itself, within Config.SyncInterval).
 func (l *Logger) Record(ctx context.Context, e Event) {
+	if e.Action == "" {
+		// A programming error, not a loss: counted and logged, and given
+		// no number, so that it does not look like a gap downstream.
+		l.stats.invalid.Add(1)
+		l.invalid.note(0, "event without an Action")
+		return
+	}
 	n := l.seq.Add(1)
 	en := entry{ev: e, n: n}
 	if f := frameFrom(ctx); f != nil {
@@ -166,8 +178,9 @@ func (l *Logger) drop(n uint64, why string) {
 }
 
 // Flush waits until every event recorded before it is durable: written
-// and synced by the Output (a Client's spool fsync'd). Cancelling ctx stops
-// the wait, not the flush.
+// and synced by the Output (a Client's spool fsync'd; it does not wait for
+// kansa). It returns the Output's sync error, ctx.Err() if ctx ends first
+// (the flush itself goes on), or an error if the Logger is closed.
 func (l *Logger) Flush(ctx context.Context) error {
 	reply := make(chan error, 1)
 	select {
@@ -186,9 +199,11 @@ func (l *Logger) Flush(ctx context.Context) error {
 }
 
 // Close flushes, writes a last heartbeat, and closes the Output, which for
-// a Client means delivering what it can before ctx is done (the rest stays
-// in its spool for the next start). Events recorded after Close are dropped
-// and counted. Close is idempotent.
+// a Client means delivering what it can before ctx is done: give ctx a
+// deadline, since with kansa down a Client waits for it until then. What is
+// not delivered stays in the spool for the next start, and Close returns
+// the Output's error (ErrUndelivered for a Client). Events recorded after
+// Close are dropped and counted. Close is idempotent.
 func (l *Logger) Close(ctx context.Context) error {
 	l.closeOnce.Do(func() {
 		l.gate.Lock()
@@ -303,15 +318,16 @@ func (w *writer) sync() error {
 
 // Stats are a Logger's counters since New.
 type Stats struct {
-	Recorded   uint64 // queued by Record
-	Written    uint64 // handed to the Output
-	Dropped    uint64 // lost: queue full, Logger closed, or refused by the Output (a full spool)
-	Heartbeats uint64
+	Recorded   uint64      // queued by Record
+	Written    uint64      // handed to the Output
+	Dropped    uint64      // lost: queue full, Logger closed, or refused by the Output (a full spool)
+	Invalid    uint64      // refused by Record: no Action
+	Heartbeats uint64      // written; a Client's OutputStats.Sent counts them with the events
 	Output     OutputStats // from an Output that counts (a Client)
 }
 
 type counters struct {
-	recorded, written, dropped, heartbeats atomic.Uint64
+	recorded, written, dropped, invalid, heartbeats atomic.Uint64
 }
 
 // Stats returns the Logger's counters.
@@ -320,6 +336,7 @@ func (l *Logger) Stats() Stats {
 		Recorded:   l.stats.recorded.Load(),
 		Written:    l.stats.written.Load(),
 		Dropped:    l.stats.dropped.Load(),
+		Invalid:    l.stats.invalid.Load(),
 		Heartbeats: l.stats.heartbeats.Load(),
 	}
 	if c, ok := l.out.(interface{ Stats() OutputStats }); ok {
@@ -332,6 +349,7 @@ func (l *Logger) Stats() Stats {
 // at most every 10 s.
 type dropLog struct {
 	log     *slog.Logger
+	msg     string // default "audit: events dropped"
 	mu      sync.Mutex
 	pending uint64
 	lastAt  time.Time
@@ -345,7 +363,15 @@ func (d *dropLog) note(n uint64, why string) {
 	if !d.lastAt.IsZero() && now.Sub(d.lastAt) < 10*time.Second {
 		return
 	}
-	d.log.Error("audit: events dropped", "count", d.pending, "last_seq", n, "reason", why)
+	msg := d.msg
+	if msg == "" {
+		msg = "audit: events dropped"
+	}
+	if n > 0 {
+		d.log.Error(msg, "count", d.pending, "last_seq", n, "reason", why)
+	} else {
+		d.log.Error(msg, "count", d.pending, "reason", why)
+	}
 	d.pending = 0
 	d.lastAt = now
 }

@@ -339,3 +339,22 @@ func TestChangeSetFollowsChanges(t *testing.T) {
 type emptyChanges struct{}
 
 func (emptyChanges) EachChange(func(Change)) {}
+
+func TestEventWithoutActionIsRefusedUnnumbered(t *testing.T) {
+	out := &memOutput{}
+	var logs syncBuffer
+	l := newTestLogger(t, out, Config{HeartbeatInterval: -1, Logger: slogTo(&logs)})
+	l.Record(context.Background(), Event{})
+	l.Record(context.Background(), Event{Action: "a"})
+	l.Close(context.Background())
+	evs := out.events(t)
+	if len(evs) != 2 || evs[0]["seq"].(map[string]any)["n"].(json.Number).String() != "1" {
+		t.Fatalf("events %v", evs)
+	}
+	if s := l.Stats(); s.Invalid != 1 || s.Dropped != 0 || s.Recorded != 1 {
+		t.Fatalf("stats %+v", s)
+	}
+	if !strings.Contains(logs.String(), "without an Action") {
+		t.Fatalf("log %q", logs.String())
+	}
+}

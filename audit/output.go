@@ -27,7 +27,7 @@ type Output interface {
 
 // OutputStats are the counters of an Output that delivers to a server.
 type OutputStats struct {
-	Sent       uint64 // acknowledged by the server
+	Sent       uint64 // lines acknowledged by the server: events and heartbeats
 	Rejected   uint64 // refused by the server as invalid (listed in its errors); logged
 	Attempts   uint64 // requests made
 	Failures   uint64 // requests that failed and were retried

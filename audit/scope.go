@@ -124,7 +124,9 @@ func Job(ctx context.Context, actor Actor) context.Context {
 // rest of the request — including code that holds an earlier context of it,
 // such as the middleware — sees it. Use it where the actor becomes known
 // inside a request: after a login, in an authentication layer below the
-// middleware. It reports false when ctx carries no scope (use WithActor).
+// middleware. It is safe to call while other goroutines record with the
+// same scope; each event takes the actor as it is when recorded. It
+// reports false when ctx carries no scope (use WithActor).
 func SetActor(ctx context.Context, a Actor) bool {
 	f := frameFrom(ctx)
 	if f == nil {
