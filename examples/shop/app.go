@@ -42,9 +42,9 @@ type Product struct {
 	Name       string `gorm:"not null" json:"name"`
 	PriceCents int64  `json:"price_cents"`
 	Stock      int    `json:"stock"`
-	Note       string `json:"note"`
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
+	Note       string    `json:"note"`
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
 }
 
 // Config of the shop.
