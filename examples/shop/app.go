@@ -38,10 +38,10 @@ type User struct {
 
 // Product is the CRUD resource.
 type Product struct {
-	ID         uint64 `gorm:"primaryKey" json:"id"`
-	Name       string `gorm:"not null" json:"name"`
-	PriceCents int64  `json:"price_cents"`
-	Stock      int    `json:"stock"`
+	ID         uint64    `gorm:"primaryKey" json:"id"`
+	Name       string    `gorm:"not null" json:"name"`
+	PriceCents int64     `json:"price_cents"`
+	Stock      int       `json:"stock"`
 	Note       string    `json:"note"`
 	CreatedAt  time.Time `json:"created_at"`
 	UpdatedAt  time.Time `json:"updated_at"`
