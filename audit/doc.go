@@ -11,7 +11,7 @@
 // place when a login makes the actor known. Code deep in the request records
 // an event with only the context:
 //
-//	log.Record(ctx, audit.Event{Action: audit.ActionLogin, Target: audit.Target{Type: "User", ID: "42"}})
+//	auditLog.Record(ctx, audit.Event{Action: audit.ActionSecretView, Target: audit.Target{Type: "ApiKey", ID: "7"}})
 //
 // and the event carries the whole scope. Record changes with
 // Event.Changes ({column: [old, new]}); the GORM adapter
