@@ -188,3 +188,26 @@ func BenchmarkMatch(b *testing.B) {
 		q.Match(e)
 	}
 }
+
+func TestHeartbeatsOnlyWhenAskedFor(t *testing.T) {
+	hb := &event.Event{Action: HeartbeatAction, Source: "app:shop"}
+	for _, c := range []struct {
+		query string
+		want  bool
+	}{
+		{"", false},
+		{"source:app:shop", false},
+		{"action:update", false},
+		{"action:kansa.heartbeat", true},
+		{"action:kansa.*", true},
+		{"action:kansa.heartbeat source:app:other", false},
+	} {
+		q, err := Parse(c.query, time.UTC)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := q.Match(hb); got != c.want {
+			t.Errorf("%q matches a heartbeat: %v, want %v", c.query, got, c.want)
+		}
+	}
+}

@@ -33,8 +33,8 @@ type Query struct {
 	Limit int
 }
 
-// Empty reports whether q has no conditions, so that every event matches and
-// a scan can skip Match. Limit is not a condition.
+// Empty reports whether q has no conditions. Limit is not a condition.
+// Match still leaves heartbeats out of an empty query.
 func (q *Query) Empty() bool {
 	return len(q.Actors) == 0 && len(q.ActorTypes) == 0 &&
 		len(q.Targets) == 0 && len(q.TargetTypes) == 0 &&
@@ -47,6 +47,11 @@ func (q *Query) Empty() bool {
 func (q *Query) MatchTime(t time.Time) bool {
 	return (q.Since.IsZero() || !t.Before(q.Since)) && (q.Until.IsZero() || t.Before(q.Until))
 }
+
+// HeartbeatAction marks a producer stream's heartbeat (docs/event.md).
+// Match leaves heartbeats out unless an action term selects them
+// (action:kansa.heartbeat, action:kansa.*).
+const HeartbeatAction = "kansa.heartbeat"
 
 // Match reports whether e satisfies every condition of q. e must not be nil.
 // An event not yet normalized counts as tenant "default" and outcome
@@ -67,6 +72,9 @@ func (q *Query) Match(e *event.Event) bool {
 	}
 	if len(q.Actions) > 0 && !matchAction(q.Actions, e.Action) {
 		return false
+	}
+	if len(q.Actions) == 0 && e.Action == HeartbeatAction {
+		return false // bookkeeping of a producer stream: only when asked for
 	}
 	if len(q.Actors) > 0 || len(q.ActorTypes) > 0 {
 		a := e.Actor
