@@ -2,11 +2,14 @@ package main
 
 import (
 	"bytes"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kansa-audit/kansa/internal/mixstream"
 )
@@ -134,5 +137,41 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 	_, err := run(t, nil, "serve", "--config", cfg, "--data", t.TempDir())
 	if err == nil || !strings.Contains(err.Error(), `line 2: unknown key "listn"`) {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// TestSearchWhileRouteRuns asks a running sidecar over its data directory's
+// socket: kansa search works whether or not route owns the directory.
+func TestSearchWhileRouteRuns(t *testing.T) {
+	needBinary(t)
+	data := t.TempDir()
+	cmd := exec.Command(kansaBin, "route", "--data", data)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		stdin.Close()
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("route: %v\n%s", err, stderr.String())
+		}
+	}()
+	fmt.Fprintln(stdin, `{"schema":"kansa.audit/v1","id":"s-1","time":"2024-08-06T18:00:59+09:00","action":"update","actor":{"type":"User","id":"7"},"source":"app:x"}`)
+	fmt.Fprintln(stdin, `plain application line`)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out, err := run(t, nil, "search", "--data", data, "--format", "json", "actor:User:7")
+		if err == nil && strings.Contains(string(out), `"id":"s-1"`) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("search while route runs: %v\n%s", err, out)
+		}
+		time.Sleep(20 * time.Millisecond) // polling until the line is read and in the WAL
 	}
 }

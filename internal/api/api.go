@@ -38,10 +38,14 @@ func New(n *node.Node) http.Handler {
 	return mux
 }
 
-// Ops returns the operations endpoints alone (/healthz, /metrics), for
-// `kansa route --listen`.
-func Ops(n *node.Node) http.Handler {
+// Sidecar returns the API of `kansa route`: search, /healthz and /metrics,
+// without ingest (a sidecar's events come from its stdin).
+func Sidecar(n *node.Node) http.Handler {
 	mux := http.NewServeMux()
+	loc, _ := archive.LoadLocation(n.Config.Search.TimeZone)
+	mux.HandleFunc("GET /v1/events", func(w http.ResponseWriter, r *http.Request) {
+		serveSearch(w, r, n.Search, loc)
+	})
 	addOps(mux, n)
 	return mux
 }

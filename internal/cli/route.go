@@ -22,7 +22,7 @@ func runRoute(ctx context.Context, args []string, in io.Reader, stdout, stderr i
 	fs := newFlagSet("route", stderr)
 	var c common
 	c.register(fs)
-	listen := fs.String("listen", "", "serve /metrics and /healthz on this `address` while routing (default: off)")
+	listen := fs.String("listen", "", "serve /metrics, /healthz and search (GET /v1/events) on this `address` while routing (default: only on the data directory's socket)")
 	cfg, err := c.parse(fs, args)
 	if err != nil {
 		return err
@@ -47,6 +47,19 @@ func runRoute(ctx context.Context, args []string, in io.Reader, stdout, stderr i
 		}
 		return err
 	}
+	// The data directory's socket, so that kansa search works while the
+	// sidecar owns the directory.
+	sock := node.SocketPath(n.Dir)
+	os.Remove(sock) // stale from a killed process; we hold the directory lock
+	unix, err := net.Listen("unix", sock)
+	if err != nil {
+		n.Shutdown(context.Background())
+		return fmt.Errorf("listen on %s: %w", sock, err)
+	}
+	defer os.Remove(sock)
+	srv := &http.Server{Handler: api.Sidecar(n), ReadHeaderTimeout: 10 * time.Second}
+	defer srv.Close()
+	go srv.Serve(unix)
 	n.Start()
 	if *listen != "" {
 		ln, err := net.Listen("tcp", *listen)
@@ -54,9 +67,7 @@ func runRoute(ctx context.Context, args []string, in io.Reader, stdout, stderr i
 			n.Shutdown(context.Background())
 			return fmt.Errorf("--listen %s: %w", *listen, err)
 		}
-		srv := &http.Server{Handler: api.Ops(n), ReadHeaderTimeout: 10 * time.Second}
 		go srv.Serve(ln)
-		defer srv.Close()
 		log.Info("metrics", "listen", "http://"+ln.Addr().String()+"/metrics")
 	}
 	policy := node.Block
