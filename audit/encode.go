@@ -20,12 +20,18 @@ type encoder struct {
 	stream               string
 	rng                  *mrand.ChaCha8
 	callers              map[uintptr]string // resolved caller by first pc
+
+	// A ChangeSet appends through yield, made once so that encoding an
+	// event allocates no closure: yield appends to csDst, after csMark.
+	yield  func(Change)
+	csDst  []byte
+	csMark int
 }
 
-func newEncoder(cfg Config, stream string) encoder {
+func newEncoder(cfg Config, stream string) *encoder {
 	var seed [32]byte
 	_, _ = rand.Read(seed[:]) // crypto/rand.Read never fails on supported platforms
-	return encoder{
+	c := &encoder{
 		source:  cfg.Source,
 		tenant:  cfg.Tenant,
 		host:    cfg.Host,
@@ -33,6 +39,8 @@ func newEncoder(cfg Config, stream string) encoder {
 		rng:     mrand.NewChaCha8(seed),
 		callers: make(map[uintptr]string),
 	}
+	c.yield = func(ch Change) { c.csDst = appendChange(c.csDst, c.csMark, &ch) }
+	return c
 }
 
 // newStreamID returns a random id for a Logger's seq stream.
@@ -122,7 +130,9 @@ func (c *encoder) event(dst []byte, en *entry) []byte {
 			dst = appendChange(dst, mark, &e.Changes[i])
 		}
 		if e.ChangeSet != nil {
-			dst = appendChangeSet(dst, mark, e.ChangeSet)
+			c.csDst, c.csMark = dst, mark
+			e.ChangeSet.EachChange(c.yield)
+			dst, c.csDst = c.csDst, nil
 		}
 		if len(dst) == mark {
 			dst = dst[:mark-len(chKey)]
@@ -178,13 +188,6 @@ func appendChange(dst []byte, mark int, ch *Change) []byte {
 	dst = append(dst, ',')
 	dst = appendValue(dst, ch.New)
 	return append(dst, ']')
-}
-
-// appendChangeSet appends the members cs yields. (Its own function: the
-// closure's captured slice must not make every event's buffer escape.)
-func appendChangeSet(dst []byte, mark int, cs ChangeSet) []byte {
-	cs.EachChange(func(ch Change) { dst = appendChange(dst, mark, &ch) })
-	return dst
 }
 
 // tail appends source, tenant and seq.

@@ -259,7 +259,7 @@ func (l *Logger) run() {
 type writer struct {
 	l     *Logger
 	cur   entry // the entry being written; a field, so receiving does not allocate
-	enc   encoder
+	enc   *encoder
 	buf   []byte
 	dirty bool
 }

@@ -56,9 +56,10 @@ func (p *Plugin) afterQuery(db *gorm.DB) {
 		return // db.Raw(…).Find: which columns it loaded is unknown
 	}
 	ctx := stmt.Context
+	o := ownerOf(stmt.ReflectValue)
 	m.rows(stmt.ReflectValue, func(e reflect.Value) {
 		if ptr := addrOf(e); ptr != nil {
-			p.snaps.put(ptr, m.copyOf(ctx, e))
+			p.snaps.put(ptr, &o, m.copyOf(ctx, e))
 		}
 	})
 }
@@ -109,23 +110,32 @@ func (p *Plugin) afterCreate(db *gorm.DB) {
 		return
 	}
 	ctx := stmt.Context
+	// room for one row's event and undo on the stack: emit copies them
 	var (
-		evs   []audit.Event
-		undos []undo
+		evBuf   [1]audit.Event
+		undoBuf [1]undo
 	)
+	evs, undos := evBuf[:0], undoBuf[:0]
+	o := ownerOf(stmt.ReflectValue)
 	m.rows(stmt.ReflectValue, func(e reflect.Value) {
 		id, ok := m.idOf(ctx, e)
 		if !ok && len(m.pk) > 0 {
 			return // not inserted (ON CONFLICT DO NOTHING)
 		}
-		evs = append(evs, audit.Event{
-			Action:  audit.ActionCreate,
-			Target:  p.target(m, stmt, id),
-			Changes: m.values(ctx, e),
-		})
+		ev := audit.Event{Action: audit.ActionCreate, Target: p.target(m, stmt, id)}
 		if ptr := addrOf(e); ptr != nil {
-			undos = append(undos, p.snaps.put(ptr, m.copyOf(ctx, e)))
+			// the values are read from the snapshot when the event is encoded
+			snap := m.copyOf(ctx, e)
+			if cs := m.rowChangeSet(opCreate, snap); cs != nil {
+				ev.ChangeSet = cs
+			} else {
+				ev.Changes = m.values(ctx, e)
+			}
+			undos = append(undos, p.snaps.put(ptr, &o, snap))
+		} else {
+			ev.Changes = m.values(ctx, e)
 		}
+		evs = append(evs, ev)
 	})
 	if len(evs) == 0 {
 		evs = p.createdMaps(db, m) // none unless created from maps
@@ -264,10 +274,12 @@ func (p *Plugin) afterUpdate(db *gorm.DB) {
 	}
 	ctx := stmt.Context
 	var (
-		evs   []audit.Event
-		undos []undo
-		rows  bool
+		evBuf   [1]audit.Event // room for one row's on the stack: emit copies them
+		undoBuf [1]undo
+		rows    bool
 	)
+	evs, undos := evBuf[:0], undoBuf[:0]
+	o := ownerOf(stmt.ReflectValue)
 	m.rows(stmt.ReflectValue, func(e reflect.Value) {
 		id, ok := m.idOf(ctx, e)
 		if !ok {
@@ -282,6 +294,17 @@ func (p *Plugin) afterUpdate(db *gorm.DB) {
 		if !old.IsValid() && f != nil {
 			old = f.rows[id]
 		}
+		if ptr != nil && old.IsValid() && old.CanAddr() {
+			// the common case: diff in place, new snapshot, values boxed
+			// when the event is encoded
+			if cs, snap, ok := m.update(ctx, set, e, old); ok {
+				if cs != nil {
+					evs = append(evs, audit.Event{Action: audit.ActionUpdate, Target: p.target(m, stmt, id), ChangeSet: cs})
+				}
+				undos = append(undos, p.snaps.put(ptr, &o, snap))
+				return
+			}
+		}
 		changes, exprs := m.updateChanges(ctx, set, e, old)
 		if len(changes) > 0 || len(exprs) > 0 {
 			ev := audit.Event{Action: audit.ActionUpdate, Target: p.target(m, stmt, id), Changes: changes}
@@ -293,9 +316,9 @@ func (p *Plugin) afterUpdate(db *gorm.DB) {
 		}
 		switch {
 		case old.IsValid() && len(exprs) == 0:
-			undos = append(undos, p.snaps.put(ptr, m.applied(ctx, old, set, e)))
+			undos = append(undos, p.snaps.put(ptr, &o, m.applied(ctx, old, set, e)))
 		case len(exprs) > 0:
-			undos = append(undos, p.snaps.put(ptr, reflect.Value{})) // its new values are the database's
+			undos = append(undos, p.snaps.put(ptr, nil, reflect.Value{})) // its new values are the database's
 		}
 	})
 	if !rows {
@@ -405,26 +428,6 @@ func (m *model) updateChanges(ctx context.Context, set clause.Set, e, old reflec
 	return changes, exprs
 }
 
-// applied returns a new snapshot: old with the columns of set copied from
-// the model e, which GORM assigned them to.
-func (m *model) applied(ctx context.Context, old reflect.Value, set clause.Set, e reflect.Value) reflect.Value {
-	c := reflect.New(m.schema.ModelType).Elem()
-	c.Set(old)
-	for i := range set {
-		col := m.byName[set[i].Column.Name]
-		if col == nil {
-			continue
-		}
-		dst := col.f.ReflectValueOf(ctx, c)
-		if !dst.CanSet() {
-			continue
-		}
-		dst.Set(col.f.ReflectValueOf(ctx, e))
-		deepen(dst)
-	}
-	return c
-}
-
 // beforeDelete selects the rows a delete touches when FetchOld asks for
 // it and no snapshot has them.
 func (p *Plugin) beforeDelete(db *gorm.DB) {
@@ -467,10 +470,11 @@ func (p *Plugin) afterDelete(db *gorm.DB) {
 	ctx := stmt.Context
 	soft := m.softDel && !stmt.Unscoped
 	var (
-		evs   []audit.Event
-		undos []undo
-		rows  bool
+		evBuf   [1]audit.Event // room for one row's on the stack: emit copies them
+		undoBuf [1]undo
+		rows    bool
 	)
+	evs, undos := evBuf[:0], undoBuf[:0]
 	m.rows(stmt.ReflectValue, func(e reflect.Value) {
 		id, ok := m.idOf(ctx, e)
 		if !ok {
@@ -486,7 +490,9 @@ func (p *Plugin) afterDelete(db *gorm.DB) {
 			old = f.rows[id]
 		}
 		ev := audit.Event{Action: audit.ActionDelete, Target: p.target(m, stmt, id)}
-		if old.IsValid() {
+		if cs := m.rowChangeSet(opDelete, old); cs != nil {
+			ev.ChangeSet = cs // old is a snapshot or a fetched row: nothing writes it
+		} else if old.IsValid() {
 			ev.Changes = m.values(ctx, old)
 		} else {
 			ev.Changes = m.pkValues(ctx, e)
@@ -500,7 +506,7 @@ func (p *Plugin) afterDelete(db *gorm.DB) {
 		}
 		evs = append(evs, ev)
 		if ptr != nil {
-			undos = append(undos, p.snaps.put(ptr, reflect.Value{}))
+			undos = append(undos, p.snaps.put(ptr, nil, reflect.Value{}))
 		}
 	})
 	if !rows {
@@ -519,10 +525,13 @@ func (p *Plugin) batchDelete(db *gorm.DB, m *model, f *fetched, soft bool) []aud
 	switch {
 	case f != nil && f.err == "":
 		for _, id := range f.ids {
-			evs = append(evs, audit.Event{
-				Action: audit.ActionDelete, Target: p.target(m, stmt, id),
-				Changes: m.values(ctx, f.rows[id]), Meta: f.meta(true, nil),
-			})
+			ev := audit.Event{Action: audit.ActionDelete, Target: p.target(m, stmt, id), Meta: f.meta(true, nil)}
+			if cs := m.rowChangeSet(opDelete, f.rows[id]); cs != nil {
+				ev.ChangeSet = cs
+			} else {
+				ev.Changes = m.values(ctx, f.rows[id])
+			}
+			evs = append(evs, ev)
 		}
 	default:
 		if ids := pkValues(stmt, m); ids != nil && int64(len(ids)) == db.RowsAffected {

@@ -13,15 +13,17 @@
 // FindInBatches, Preload), an after-query callback copies each one as it
 // was loaded, like ActiveRecord's dirty tracking: the old values of its
 // next update, with no extra SELECT. The copies live in a side table keyed
-// by the model's address held as a weak.Pointer, so models need no field
-// of ours and a snapshot never keeps its model alive; a cleanup
-// (runtime.AddCleanup) attached to the model drops the entry once the model
-// is garbage. For a []Order the key is the address of each element, an
-// interior pointer into the slice's array: weak pointers name an object
-// and an offset, so each element has its own snapshot, and the cleanup runs
-// when the whole array is garbage. A copy of the struct (o := orders[i],
-// a value returned by a function) has another address and so no snapshot:
-// keep and save the value you loaded through its pointer, or set FetchOld.
+// by the model's address, with a weak.Pointer to the model, so models need
+// no field of ours and a snapshot never keeps its model alive; once the
+// model is garbage its weak pointer is nil, and a sweep of the table after
+// each garbage collection (as the unique package does) drops the entry.
+// For a []Order the key is the address of each element, an interior
+// pointer into the slice's array, so each element has its own snapshot;
+// the elements share one weak pointer, to the array, and their entries
+// are dropped when the whole array is garbage. A copy of the struct
+// (o := orders[i], a value returned by a function) has another address
+// and so no snapshot: keep and save the value you loaded through its
+// pointer, or set FetchOld.
 // A model loaded with Select or Omit of some columns gets no snapshot
 // either, since the columns it did not load are not the row's.
 //
@@ -32,6 +34,10 @@
 // are recorded, as {column: [old, new]}; Save writes every column but
 // records only those. A successful update replaces the snapshot with the
 // saved state, so a second update diffs against the first one's result.
+// Snapshots are never written once made, so the event reads its values
+// from the old snapshot and the new one when the Logger encodes it
+// (audit.ChangeSet): what the application does with the model after Save
+// does not change the event.
 //
 // Emission after commit. The plugin wraps the connection pool of the
 // gorm.DB (db.ConnPool, and db.Statement.ConnPool) so that every
@@ -135,20 +141,46 @@
 //	}
 //
 // A column is left out or redacted if the tag or any configuration says
-// so. Values are kept as the event's: a []byte is copied, a pointer
-// followed, a slice, map or struct (other than time.Time and
-// driver.Valuers, which give their driver value) turned into its JSON when
-// the statement runs.
+// so. Values are recorded as they were when the statement ran: a pointer
+// is followed, a []byte copied, and a slice, map or struct (other than
+// time.Time and driver.Valuers, which give their driver value) written as
+// its JSON — made from the snapshot's copy when the event is encoded, or
+// when the statement runs if the snapshot cannot own the value (a map of
+// interfaces, say).
 //
 // # Performance
 //
-// The callbacks run on the request path. Per-model metadata (columns,
-// options, tags) is built once per GORM schema and read without locks;
-// snapshots are one allocation per loaded row (a copy of the struct, plus
-// one per non-nil slice, map or pointer column) and a weak handle and a
-// cleanup per distinct model value; the side table is sharded by address.
-// Comparisons use reflect on typed values without boxing; only changed
-// values are boxed into the event, which audit.Logger.Record queues
-// without waiting. See BenchmarkUpdateCapture and BenchmarkUpdateSQLite.
-// FetchOld costs one SELECT per update or delete that has no snapshot.
+// The callbacks run on the request path, and do as little there as they
+// can. Per-model metadata (columns, their offsets, comparisons and
+// options) is built once per GORM schema and read without locks.
+//
+// A snapshot is one allocation per loaded or saved row: a copy of the
+// struct with, in the same allocation, the values its pointer columns
+// point to (plus one per non-nil slice or map column). The side table is
+// sharded by address; a model value (or a slice of them) seen for the
+// first time costs a weak handle, and nothing per load after that.
+//
+// An update compares each assigned column in place, without boxing
+// (integers, floats, strings, bools, times, []byte, pointers to those,
+// the sql.Null types; other types through reflect and their driver
+// values), writes the new snapshot, and records an event whose
+// audit.ChangeSet is one small allocation naming the changed columns:
+// their values are boxed when the Logger's goroutine encodes the event,
+// read from the two snapshots (strings and times not even boxed then).
+// Creates and deletes do the same with the row's snapshot. Values of
+// columns a snapshot shares with the model (a map[string]any's values, an
+// interface) are boxed at once instead, as is everything of a statement
+// without snapshots (batches, expressions).
+//
+// BenchmarkUpdateCapture, a load and an update changing 2 of 9 columns
+// without a database, measured about 1.4 µs and 6 allocations per change
+// on a 2-core machine: the plugin's own part is about 0.6 µs and 3
+// allocations (the two snapshots and the change set); the rest is mostly
+// audit.Logger.Record, GORM's boxing of the SET values, and the Logger's
+// goroutine encoding the event. BenchmarkCapturedChangeCPU is the whole
+// CPU cost of such a change, encoding and spool write included (about
+// 2.7 µs); BenchmarkSnapshotLoad that of loading a model seen for the
+// first time; BenchmarkUpdateSQLite compares an update through GORM with
+// and without the plugin. FetchOld costs one SELECT per update or delete
+// that has no snapshot.
 package gormaudit

@@ -2,7 +2,9 @@ package gormaudit
 
 import (
 	"reflect"
+	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/kansa-audit/kansa/audit"
 	"gorm.io/gorm"
@@ -35,16 +37,33 @@ type model struct {
 	enabled  bool   // recorded at all
 	fetchOld bool
 
+	all    []column           // every column, in schema order; changeSet names them by index
 	cols   []column           // audited columns, in schema order (except left out)
-	byName map[string]*column // DB name → column, except ones included (marked)
+	byName map[string]*column // DB name → column in all, except ones included (marked)
 	pk     []*schema.Field
 	pkKind reflect.Kind // kind of the one primary key field; Invalid for composite keys
 
 	rels []*schema.Field // association fields, zeroed in snapshots
-	deep []*schema.Field // slice, map and pointer columns, copied one level deep in snapshots
+	deep []*schema.Field // slice and map columns, and pointer columns without a slot: copied one level deep in snapshots
 
+	// snapType is the type of a snapshot's allocation: the model's struct
+	// (field 0) followed by one field per slot, the value a pointer column
+	// of the snapshot points to, so that a snapshot is one allocation.
+	snapType reflect.Type
+	slots    []slot
+
+	lazy    bool // every audited column is lazy: creates and deletes use a changeSet
 	redacts bool // some column is redacted
 	softDel bool // deletes are soft (gorm.DeletedAt)
+}
+
+// slot is a pointer column whose value a snapshot holds in its own
+// allocation.
+type slot struct {
+	off  uintptr      // of the pointer in the model
+	at   uintptr      // of the value in snapType
+	typ  reflect.Type // of the value
+	copy func(dst, src unsafe.Pointer)
 }
 
 // column is one database column of a model.
@@ -54,7 +73,23 @@ type column struct {
 	except     bool
 	redacted   bool
 	autoUpdate bool // updated_at and the like: not recorded in updates
-	plain      bool // compared through reflect without boxing (no serializer)
+
+	idx   uint16       // index in model.all
+	typ   reflect.Type // of the struct field
+	off   uintptr      // of the field in the model, when fixed
+	fixed bool         // off is valid: no embedded pointer on the way, every step exported
+	// copy assigns the column at src to the column at dst (fixed columns).
+	copy    func(dst, src unsafe.Pointer)
+	box     func(unsafe.Pointer) any // ownValue of the column at an address (fixed columns)
+	slotted bool                     // a pointer whose value a snapshot holds in a slot
+	deep    bool                     // a slice, map or pointer a snapshot copies apart (deepen)
+	// eq compares the column's values at two addresses without boxing
+	// them, as sameRV would; nil: use sameRV.
+	eq eqFunc
+	// lazy: a snapshot's copy of the column refers to nothing the
+	// application can write, so a changeSet may read it later, on the
+	// Logger's goroutine.
+	lazy bool
 }
 
 // tagExcept and tagRedacted are the values of the `audit` struct tag.
@@ -92,6 +127,7 @@ func (p *Plugin) newModel(s *schema.Schema) *model {
 		return false
 	}
 	all := make([]column, 0, len(s.DBNames))
+	slotFields := []reflect.StructField{{Name: "M", Type: s.ModelType}}
 	for _, dbName := range s.DBNames {
 		f := s.FieldsByDBName[dbName]
 		if f == nil {
@@ -104,25 +140,46 @@ func (p *Plugin) newModel(s *schema.Schema) *model {
 			except:     tag == tagExcept || named(p.cfg.Except, f) || (hasOpts && named(opts.Except, f)),
 			redacted:   tag == tagRedacted || named(p.cfg.Redacted, f) || (hasOpts && named(opts.Redacted, f)),
 			autoUpdate: f.AutoUpdateTime > 0,
-			plain:      f.Serializer == nil,
+			idx:        uint16(len(all)),
+			typ:        f.StructField.Type,
+		}
+		c.off, c.fixed = fieldOffset(s.ModelType, f.StructField.Index, c.typ)
+		if c.fixed {
+			c.copy = copyFunc(c.typ)
+			c.eq = eqOf(c.typ)
+			c.lazy = ownedAfterCopy(c.typ) && len(all) < eagerBit // a changeSet can name it
+			c.box = boxFunc(c.typ)
 		}
 		if c.redacted && !c.except {
 			m.redacts = true
 		}
-		all = append(all, c)
-		switch f.IndirectFieldType.Kind() {
-		case reflect.Slice, reflect.Map:
+		switch t := c.typ; {
+		case c.fixed && t.Kind() == reflect.Pointer && !needsDeepen(t.Elem()):
+			slotFields = append(slotFields, reflect.StructField{Name: "P" + strconv.Itoa(len(m.slots)), Type: t.Elem()})
+			m.slots = append(m.slots, slot{off: c.off, typ: t.Elem(), copy: copyFunc(t.Elem())})
+			c.slotted = true
+		case f.IndirectFieldType.Kind() == reflect.Slice, f.IndirectFieldType.Kind() == reflect.Map, f.FieldType.Kind() == reflect.Pointer:
 			m.deep = append(m.deep, f)
-		default:
-			if f.FieldType.Kind() == reflect.Pointer {
-				m.deep = append(m.deep, f)
-			}
+			c.deep = true
 		}
+		all = append(all, c)
 	}
+	m.all = all
+	m.lazy = true
 	for i := range all {
 		m.byName[all[i].name] = &all[i]
 		if !all[i].except {
 			m.cols = append(m.cols, all[i])
+			if !all[i].lazy && !all[i].redacted {
+				m.lazy = false
+			}
+		}
+	}
+	m.snapType = s.ModelType
+	if len(m.slots) > 0 {
+		m.snapType = reflect.StructOf(slotFields)
+		for i := range m.slots {
+			m.slots[i].at = m.snapType.Field(i + 1).Offset
 		}
 	}
 	for _, rel := range s.Relationships.Relations {

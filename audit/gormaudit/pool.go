@@ -50,7 +50,9 @@ func (c *pool) BeginTx(ctx context.Context, opts *sql.TxOptions) (gorm.ConnPool,
 	if !ok {
 		return nil, gorm.ErrInvalidTransaction
 	}
-	return &tx{ConnPool: inner, committer: committer, pool: c}, nil
+	t := &tx{ConnPool: inner, committer: committer, pool: c}
+	t.pending, t.undo = t.pendBuf[:0], t.undoBuf[:0]
+	return t, nil
 }
 
 // GetDBConn returns the *sql.DB under the pool, for gorm.DB.DB.
@@ -86,6 +88,10 @@ type tx struct {
 	pending []pending
 	undo    []undo
 	marks   []mark
+
+	// room for the first statement's: GORM's own transaction has one
+	pendBuf [1]pending
+	undoBuf [1]undo
 }
 
 var (

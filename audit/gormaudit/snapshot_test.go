@@ -137,3 +137,40 @@ func TestConcurrentUse(t *testing.T) {
 		})
 	}
 }
+
+// TestSliceOwner checks that the elements of a []Order share one weak
+// handle, that of their backing array, and those of a []*Order do not.
+func TestSliceOwner(t *testing.T) {
+	e := newEnv(t, "sqlite", Config{}, nil)
+	e.must(e.db.Exec("CREATE TABLE orders (id integer primary key, customer text, status text, total integer, note text, secret text, internal text, created_at datetime, updated_at datetime)"))
+	for i := 1; i <= 3; i++ {
+		e.must(e.db.Exec("INSERT INTO orders (id, status) VALUES (?, ?)", i, fmt.Sprint("s", i)))
+	}
+	snaps := &e.plugin.snaps
+	keyOf := func(p unsafe.Pointer) key {
+		sh := snaps.shard(p)
+		sh.mu.Lock()
+		defer sh.mu.Unlock()
+		return sh.m[uintptr(p)].k
+	}
+	var os []Order
+	e.must(e.db.Order("id").Find(&os))
+	var ps []*Order
+	e.must(e.db.Order("id").Find(&ps))
+	for i := range os {
+		if k := keyOf(unsafe.Pointer(&os[i])); k != keyOf(unsafe.Pointer(&os[0])) || k.Value() != (*byte)(unsafe.Pointer(&os[0])) {
+			t.Errorf("element %d: not the array's key", i)
+		}
+		if i > 0 && keyOf(unsafe.Pointer(ps[i])) == keyOf(unsafe.Pointer(ps[0])) {
+			t.Errorf("pointer %d: shares a key", i)
+		}
+	}
+	// an element updated alone keeps its entry
+	os[2].Status = "x"
+	e.must(e.db.Save(&os[2]))
+	if ev := e.wantEvents(1)[0]; ev.change("status") != `["s3","x"]` {
+		t.Errorf("update: %s", ev.Line)
+	}
+	runtime.KeepAlive(os)
+	runtime.KeepAlive(ps)
+}
