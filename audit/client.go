@@ -202,20 +202,26 @@ func (c *Client) deliver() {
 	var (
 		batch   []byte
 		body    bytes.Buffer
-		zw      = gzip.NewWriter(io.Discard)
+		zw, _   = gzip.NewWriterLevel(io.Discard, gzip.BestSpeed) // the application's CPU: speed over ratio
 		backoff time.Duration
 		failing bool
 		limit   = c.cfg.BatchBytes // halved when kansa answers 413
 		packed  packing            // what body holds
 
 		failingSince, lastWarn time.Time
+
+		n     int  // lines in batch
+		again bool // batch failed: send it again as it is, not a bigger one
 	)
 	for {
-		var n int
-		var err error
-		batch, n, err = c.sp.read(batch[:0], limit)
-		if err != nil {
-			c.log.Error("audit: read spool", "spool", c.cfg.SpoolDir, "err", err)
+		if again {
+			again = false
+		} else {
+			var err error
+			batch, n, err = c.sp.read(batch[:0], limit)
+			if err != nil {
+				c.log.Error("audit: read spool", "spool", c.cfg.SpoolDir, "err", err)
+			}
 		}
 		if n == 0 {
 			select {
@@ -280,7 +286,7 @@ func (c *Client) deliver() {
 				"failing_for", time.Since(failingSince).Round(time.Second).String(), "spooled_bytes", c.sp.pending())
 			failing, lastWarn = true, time.Now()
 		}
-		c.sp.unread()
+		again = true
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
