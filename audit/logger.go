@@ -29,7 +29,7 @@ type Config struct {
 	Host string
 	// QueueSize bounds the events recorded but not yet written. Past it,
 	// Record drops the event and counts it (Stats.Dropped): recording never
-	// waits. Default 8192.
+	// waits. Default 8192 (about 5 MiB at most).
 	QueueSize int
 	// SyncInterval is how often written events are made durable without a
 	// Flush (the spool's fsync, a file's fsync). Default 200 ms.
@@ -58,16 +58,20 @@ type Logger struct {
 	log    *slog.Logger
 	stream string
 
-	seq  atomic.Uint64 // last number assigned
-	ch   chan entry
-	sync chan chan error
-	done chan struct{}
-	quit chan struct{}
+	seq atomic.Uint64 // last number assigned
+	// The queue: Record appends under qmu; the writer swaps it for its
+	// spare slice and encodes the batch without the lock. signal (cap 1)
+	// tells the writer the queue became non-empty.
+	qmu    sync.Mutex
+	queue  []entry
+	closed bool // under qmu: no Record queues after Close
+	signal chan struct{}
+	sync   chan chan error
+	done   chan struct{}
+	quit   chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error
-	gate      sync.RWMutex // Record holds it shared while queueing; Close exclusively
-	closed    bool         // under gate
 
 	stats   counters
 	drops   dropLog
@@ -112,7 +116,7 @@ func New(cfg Config) (*Logger, error) {
 		out:    cfg.Output,
 		log:    cfg.Logger,
 		stream: newStreamID(),
-		ch:     make(chan entry, cfg.QueueSize),
+		signal: make(chan struct{}, 1),
 		sync:   make(chan chan error),
 		done:   make(chan struct{}),
 		quit:   make(chan struct{}),
@@ -157,19 +161,27 @@ func (l *Logger) Record(ctx context.Context, e Event) {
 	if en.scope.Endpoint == "" && en.scope.Caller == "" {
 		en.npcs = uint8(runtime.Callers(2, en.pcs[:]))
 	}
-	l.gate.RLock()
-	if l.closed {
-		l.gate.RUnlock()
+	l.qmu.Lock()
+	switch {
+	case l.closed:
+		l.qmu.Unlock()
 		l.drop(n, "logger closed")
 		return
-	}
-	select {
-	case l.ch <- en:
-		l.stats.recorded.Add(1)
-	default:
+	case len(l.queue) >= l.cfg.QueueSize:
+		l.qmu.Unlock()
 		l.drop(n, "queue full")
+		return
 	}
-	l.gate.RUnlock()
+	l.queue = append(l.queue, en)
+	wake := len(l.queue) == 1
+	l.qmu.Unlock()
+	l.stats.recorded.Add(1)
+	if wake {
+		select {
+		case l.signal <- struct{}{}:
+		default: // already signalled
+		}
+	}
 }
 
 func (l *Logger) drop(n uint64, why string) {
@@ -206,9 +218,9 @@ func (l *Logger) Flush(ctx context.Context) error {
 // Close are dropped and counted. Close is idempotent.
 func (l *Logger) Close(ctx context.Context) error {
 	l.closeOnce.Do(func() {
-		l.gate.Lock()
+		l.qmu.Lock()
 		l.closed = true // no Record queues after this; the writer drains the rest
-		l.gate.Unlock()
+		l.qmu.Unlock()
 		close(l.quit)
 		<-l.done
 		l.closeErr = l.out.Close(ctx)
@@ -230,8 +242,7 @@ func (l *Logger) run() {
 	}
 	for {
 		select {
-		case w.cur = <-l.ch:
-			w.write(&w.cur)
+		case <-l.signal:
 			w.drain()
 		case reply := <-l.sync:
 			w.drain()
@@ -258,7 +269,7 @@ func (l *Logger) run() {
 // writer is the state of the writer goroutine.
 type writer struct {
 	l     *Logger
-	cur   entry // the entry being written; a field, so receiving does not allocate
+	spare []entry // the queue's other buffer
 	enc   *encoder
 	buf   []byte
 	dirty bool
@@ -268,15 +279,23 @@ func newWriter(l *Logger) *writer {
 	return &writer{l: l, enc: newEncoder(l.cfg, l.stream)}
 }
 
-// drain writes every queued entry.
+// drain writes every queued entry: it takes the whole queue at once,
+// leaving its spare slice in its place, until the queue stays empty.
 func (w *writer) drain() {
 	for {
-		select {
-		case w.cur = <-w.l.ch:
-			w.write(&w.cur)
-		default:
+		w.l.qmu.Lock()
+		batch := w.l.queue
+		w.l.queue = w.spare[:0]
+		w.l.qmu.Unlock()
+		if len(batch) == 0 {
+			w.spare = batch
 			return
 		}
+		for i := range batch {
+			w.write(&batch[i])
+		}
+		clear(batch) // drop the references to the application's changes and meta
+		w.spare = batch[:0]
 	}
 }
 
