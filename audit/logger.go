@@ -27,7 +27,8 @@ type Config struct {
 	// Host written as context.host when the scope has none (a job, say).
 	// Default: os.Hostname.
 	Host string
-	// QueueSize bounds the events recorded but not yet written. Past it,
+	// QueueSize bounds the events recorded and waiting for the Logger's
+	// goroutine (which may hold as many more, being written). Past it,
 	// Record drops the event and counts it (Stats.Dropped): recording never
 	// waits. Default 8192 (about 5 MiB at most).
 	QueueSize int
