@@ -360,3 +360,39 @@ func ExampleNewSlogOutput() {
 	// {"level":"INFO","msg":"audit","schema":"kansa.audit/v1","action":"user.login","actor":{"type":"User","id":"42"},"source":"app:shop"}
 	// {"level":"INFO","msg":"audit","schema":"kansa.audit/v1","action":"kansa.heartbeat","source":"app:shop"}
 }
+
+// priceChange is a ChangeSet an adapter might write: it keeps copies that
+// nothing else writes, and boxes the values only when the Logger's
+// goroutine encodes the event.
+type priceChange struct{ old, new int64 }
+
+func (c *priceChange) EachChange(yield func(audit.Change)) {
+	yield(audit.Diff("price_cents", c.old, c.new))
+}
+
+func ExampleChangeSet() {
+	l := newLogger()
+	ctx := audit.WithCaller(context.Background(), "repricer")
+	l.Record(ctx, audit.Event{Action: audit.ActionUpdate, Target: audit.Target{Type: "Product", ID: "4"},
+		ChangeSet: &priceChange{old: 1200, new: 1350}})
+	l.Close(context.Background())
+	// Output:
+	// 1 update target=Product:4 changes={"price_cents":[1200,1350]} caller=repricer
+}
+
+// lines is an Output that counts what it is given; a real one writes the
+// lines somewhere and makes them durable in Sync.
+type lines struct{ n int }
+
+func (o *lines) Write(line []byte) error         { o.n++; return nil }
+func (o *lines) Sync() error                     { return nil }
+func (o *lines) Close(ctx context.Context) error { return nil }
+
+func ExampleOutput() {
+	out := &lines{}
+	l, _ := audit.New(audit.Config{Output: out, HeartbeatInterval: -1})
+	l.Record(context.Background(), audit.Event{Action: audit.ActionLogout})
+	l.Close(context.Background())
+	fmt.Println(out.n, "lines: the event and the heartbeat at Close")
+	// Output: 2 lines: the event and the heartbeat at Close
+}
