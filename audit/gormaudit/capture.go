@@ -66,6 +66,22 @@ func (p *Plugin) afterQuery(db *gorm.DB) {
 
 // snapshot returns the snapshot of the model of m at ptr, or an invalid
 // Value.
+// rowOld returns a row's id, its address and its old values: the snapshot
+// taken when it was loaded, else the row FetchOld selected (f may be nil),
+// else the invalid Value. ok is false when the row has no id.
+func (p *Plugin) rowOld(ctx context.Context, m *model, e reflect.Value, f *fetched) (id string, ptr unsafe.Pointer, old reflect.Value, ok bool) {
+	if id, ok = m.idOf(ctx, e); !ok {
+		return "", nil, reflect.Value{}, false
+	}
+	if ptr = addrOf(e); ptr != nil {
+		old = p.snapshot(m, ptr)
+	}
+	if !old.IsValid() && f != nil {
+		old = f.rows[id]
+	}
+	return id, ptr, old, true
+}
+
 func (p *Plugin) snapshot(m *model, ptr unsafe.Pointer) reflect.Value {
 	s := p.snaps.get(ptr)
 	if s.IsValid() && s.Type() != m.schema.ModelType {
@@ -281,19 +297,11 @@ func (p *Plugin) afterUpdate(db *gorm.DB) {
 	evs, undos := evBuf[:0], undoBuf[:0]
 	o := ownerOf(stmt.ReflectValue)
 	m.rows(stmt.ReflectValue, func(e reflect.Value) {
-		id, ok := m.idOf(ctx, e)
+		id, ptr, old, ok := p.rowOld(ctx, m, e, f)
 		if !ok {
 			return
 		}
 		rows = true
-		var old reflect.Value
-		ptr := addrOf(e)
-		if ptr != nil {
-			old = p.snapshot(m, ptr)
-		}
-		if !old.IsValid() && f != nil {
-			old = f.rows[id]
-		}
 		if ptr != nil && old.IsValid() && old.CanAddr() {
 			// the common case: diff in place, new snapshot, values boxed
 			// when the event is encoded
@@ -476,19 +484,11 @@ func (p *Plugin) afterDelete(db *gorm.DB) {
 	)
 	evs, undos := evBuf[:0], undoBuf[:0]
 	m.rows(stmt.ReflectValue, func(e reflect.Value) {
-		id, ok := m.idOf(ctx, e)
+		id, ptr, old, ok := p.rowOld(ctx, m, e, f)
 		if !ok {
 			return
 		}
 		rows = true
-		var old reflect.Value
-		ptr := addrOf(e)
-		if ptr != nil {
-			old = p.snapshot(m, ptr)
-		}
-		if !old.IsValid() && f != nil {
-			old = f.rows[id]
-		}
 		ev := audit.Event{Action: audit.ActionDelete, Target: p.target(m, stmt, id)}
 		if cs := m.rowChangeSet(opDelete, old); cs != nil {
 			ev.ChangeSet = cs // old is a snapshot or a fetched row: nothing writes it
