@@ -396,3 +396,20 @@ func ExampleOutput() {
 	fmt.Println(out.n, "lines: the event and the heartbeat at Close")
 	// Output: 2 lines: the event and the heartbeat at Close
 }
+
+func ExampleLogger_WritePrometheus() {
+	l, _ := audit.New(audit.Config{Output: &lines{}, Source: "app:shop", HeartbeatInterval: -1})
+	l.Record(context.Background(), audit.Event{Action: audit.ActionLogout})
+	l.Flush(context.Background())
+	var sb strings.Builder
+	l.WritePrometheus(&sb)
+	for _, line := range strings.Split(sb.String(), "\n") {
+		if strings.HasPrefix(line, "kansa_sdk_written_total") || strings.HasPrefix(line, "kansa_sdk_dropped_total") {
+			fmt.Println(strings.Replace(line, l.Stream(), "STREAM", 1))
+		}
+	}
+	l.Close(context.Background())
+	// Output:
+	// kansa_sdk_written_total{source="app:shop",stream="STREAM"} 1
+	// kansa_sdk_dropped_total{source="app:shop",stream="STREAM"} 0
+}

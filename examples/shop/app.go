@@ -165,6 +165,10 @@ func (a *App) Handler() http.Handler {
 	mux.HandleFunc("GET /products/{id}", a.getProduct)
 	mux.HandleFunc("PATCH /products/{id}", a.authed(a.updateProduct))
 	mux.HandleFunc("DELETE /products/{id}", a.authed(a.deleteProduct))
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		a.audit.WritePrometheus(w) // the audit SDK's counters: dropped, spooled, sent
+	})
 	return audit.Middleware(audit.HTTPConfig{Actor: a.actor})(mux)
 }
 
