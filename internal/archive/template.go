@@ -243,3 +243,89 @@ func LoadLocation(name string) (*time.Location, error) {
 	}
 	return loc, nil
 }
+
+// PartitionKind is what a Hive-style partition of a template holds.
+type PartitionKind uint8
+
+const (
+	PartitionTenant PartitionKind = iota + 1
+	PartitionSource
+	PartitionTime // Format says which fields of the event's time
+)
+
+// Partition is one Hive-style path element of a template, name=value.
+type Partition struct {
+	Name   string
+	Kind   PartitionKind
+	Format string // for PartitionTime: the pattern, "yyyy", "MM", "yyyy-MM-dd" (Java DateTimeFormatter letters)
+}
+
+// Partitions splits the template into the literal path it starts with
+// (base, "" or ending in "/") and its Hive-style partitions, for query
+// engines' DDL. Every element after base must be name=!{…} with one
+// expression; a template that is not Hive-style is an error saying which
+// element.
+func (t *Template) Partitions() (base string, parts []Partition, err error) {
+	type elem struct {
+		lit   strings.Builder
+		exprs []part
+	}
+	var els []*elem
+	cur := &elem{}
+	for _, p := range t.parts {
+		if p.kind != partLiteral {
+			cur.exprs = append(cur.exprs, p)
+			cur.lit.WriteString("\x00") // marks where the expression is
+			continue
+		}
+		lit := p.lit
+		for {
+			i := strings.IndexByte(lit, '/')
+			if i < 0 {
+				cur.lit.WriteString(lit)
+				break
+			}
+			cur.lit.WriteString(lit[:i])
+			els = append(els, cur)
+			cur = &elem{}
+			lit = lit[i+1:]
+		}
+	}
+	if cur.lit.Len() > 0 {
+		return "", nil, fmt.Errorf("prefix %q: end it with / so that its partitions are directories", t.src)
+	}
+	for _, e := range els {
+		s := e.lit.String()
+		if len(e.exprs) == 0 {
+			if len(parts) > 0 {
+				return "", nil, fmt.Errorf("prefix %q: literal element %q after a partition; query engines need name=value elements there", t.src, s)
+			}
+			base += s + "/"
+			continue
+		}
+		name, val, ok := strings.Cut(s, "=")
+		if !ok || name == "" || val != "\x00" || len(e.exprs) != 1 {
+			return "", nil, fmt.Errorf("prefix %q: element %q is not Hive-style name=!{…} with one expression", t.src, strings.ReplaceAll(s, "\x00", "!{…}"))
+		}
+		p := Partition{Name: name}
+		switch x := e.exprs[0]; x.kind {
+		case partTenant:
+			p.Kind = PartitionTenant
+		case partSource:
+			p.Kind = PartitionSource
+		case partTime:
+			p.Kind = PartitionTime
+			for _, tok := range x.time {
+				if tok[0] == '\'' {
+					p.Format += tok[1:]
+				} else {
+					p.Format += tok
+				}
+			}
+		default:
+			return "", nil, fmt.Errorf("prefix %q: !{error_type} is not a partition of events", t.src)
+		}
+		parts = append(parts, p)
+	}
+	return base, parts, nil
+}
