@@ -240,3 +240,49 @@ func TestLargeFileIsOneGzipStream(t *testing.T) {
 		}
 	}
 }
+
+func TestWriteParquet(t *testing.T) {
+	ctx := context.Background()
+	store, _ := objstore.NewDir(t.TempDir())
+	w, err := NewWriter(Config{TimeZone: "Asia/Tokyo", Parquet: true}, store, "w1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d1 := time.Date(2024, 8, 6, 1, 0, 0, 0, time.UTC)
+	ev := func(id string) string {
+		return `{"schema":"kansa.audit/v1","id":"` + id + `","time":"2024-08-06T01:00:00.000000Z","action":"update","target":{"type":"Order","id":"17"},"source":"stdin","tenant":"acme","outcome":"success"}`
+	}
+	b := &Batch{First: 1, Last: 3, Closed: d1, Entries: []record.Entry{
+		entry(record.TypeEvent, d1, "acme", ev("a")),
+		entry(record.TypeReject, d1, "default", `{"error_type":"decode","error":"bad","line":"{"}`),
+		entry(record.TypeEvent, d1, "acme", ev("b")),
+	}}
+	m, err := w.Write(ctx, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pq []File
+	for _, f := range m.Files {
+		if f.Format == FormatParquet {
+			pq = append(pq, f)
+		}
+	}
+	want := "parquet/tenant=acme/year=2024/month=08/day=06/kansa-w1-00000000000000000001-00000000000000000003.parquet"
+	if len(pq) != 1 || pq[0].Key != want || pq[0].Records != 2 || pq[0].Tenant != "acme" {
+		t.Fatalf("parquet files %+v", pq)
+	}
+	first, _ := store.Get(ctx, want)
+	if string(first[:4]) != "PAR1" {
+		t.Fatalf("%s is not Parquet", want)
+	}
+	if _, err := w.Write(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	again, _ := store.Get(ctx, want)
+	if !bytes.Equal(first, again) {
+		t.Fatal("rewriting the batch changed its Parquet file")
+	}
+	if _, err := NewWriter(Config{Parquet: true, ParquetPrefix: DefaultPrefix}, store, "w1"); err == nil {
+		t.Fatal("a Parquet prefix equal to the NDJSON prefix was accepted")
+	}
+}

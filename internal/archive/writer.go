@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"runtime"
 	"slices"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 
 	"github.com/kansa-audit/kansa/internal/objstore"
+	"github.com/kansa-audit/kansa/internal/parquetfile"
 	"github.com/kansa-audit/kansa/internal/rawjson"
 	"github.com/kansa-audit/kansa/internal/record"
 )
@@ -42,7 +44,25 @@ type Config struct {
 	TimeZone string `yaml:"time_zone"`
 	// GzipLevel is 1 (fastest) to 9 (smallest); 0 means 1.
 	GzipLevel int `yaml:"gzip_level"`
+	// Parquet also writes each batch's events as Parquet files
+	// (internal/parquetfile), under ParquetPrefix, for query engines. The
+	// gzip NDJSON files are always written: search reads them.
+	Parquet bool `yaml:"-"`
+	// ParquetPrefix is the template for Parquet files; default
+	// DefaultParquetPrefix. It must differ from Prefix so that a query
+	// engine's table over it sees Parquet files only.
+	ParquetPrefix string `yaml:"-"`
 }
+
+// DefaultParquetPrefix is where Parquet files go by default: the default
+// prefix under parquet/.
+const DefaultParquetPrefix = "parquet/" + DefaultPrefix
+
+// File formats in manifests.
+const (
+	FormatNDJSON  = "ndjson.gz"
+	FormatParquet = "parquet"
+)
 
 // Writer writes batches to a store. It is safe for concurrent use.
 type Writer struct {
@@ -52,6 +72,7 @@ type Writer struct {
 	errPrefix *Template
 	loc       *time.Location
 	level     int
+	parquet   *Template // nil: no Parquet files
 }
 
 // NewWriter checks cfg and returns a Writer for the collector writerID.
@@ -81,6 +102,17 @@ func NewWriter(cfg Config, store objstore.Store, writerID string) (*Writer, erro
 	}
 	if w.loc, err = LoadLocation(cfg.TimeZone); err != nil {
 		return nil, fmt.Errorf("archive.time_zone: %w", err)
+	}
+	if cfg.Parquet {
+		if cfg.ParquetPrefix == "" {
+			cfg.ParquetPrefix = DefaultParquetPrefix
+		}
+		if w.parquet, err = ParseTemplate(cfg.ParquetPrefix); err != nil {
+			return nil, fmt.Errorf("archive.parquet_prefix: %w", err)
+		}
+		if cfg.ParquetPrefix == cfg.Prefix {
+			return nil, fmt.Errorf("archive.parquet_prefix: must differ from archive.prefix (%q), or a query engine's table would read NDJSON files as Parquet", cfg.Prefix)
+		}
 	}
 	return w, nil
 }
@@ -294,8 +326,15 @@ func (w *Writer) Write(ctx context.Context, b *Batch) (*Manifest, error) {
 			return nil, err
 		}
 		sum := sha256.Sum256(data)
-		m.Files = append(m.Files, File{Key: k, Kind: f.kind, Format: "ndjson.gz", Records: f.n, Bytes: len(data),
+		m.Files = append(m.Files, File{Key: k, Kind: f.kind, Format: FormatNDJSON, Records: f.n, Bytes: len(data),
 			SHA256: hex.EncodeToString(sum[:]), TimeMin: formatMicros(f.min), TimeMax: formatMicros(f.max), Tenant: f.tenant})
+	}
+	if w.parquet != nil {
+		files, err := w.writeParquet(ctx, b)
+		if err != nil {
+			return nil, err
+		}
+		m.Files = append(m.Files, files...)
 	}
 	if m.Events > 0 {
 		m.TimeMin, m.TimeMax = formatMicros(tmin), formatMicros(tmax)
@@ -320,6 +359,54 @@ func (w *Writer) Write(ctx context.Context, b *Batch) (*Manifest, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+// writeParquet writes b's events as one Parquet file per partition of the
+// Parquet prefix, each sorted and with bloom filters (internal/parquetfile).
+// The same batch gives the same keys and bytes.
+func (w *Writer) writeParquet(ctx context.Context, b *Batch) ([]File, error) {
+	type group struct {
+		bodies   [][]byte
+		tenant   string
+		min, max int64
+	}
+	groups := map[string]*group{}
+	suffix := fmt.Sprintf("kansa-%s-%020d-%020d.parquet", w.writer, b.First, b.Last)
+	var key []byte
+	var v Values
+	for i := range b.Entries {
+		e := &b.Entries[i]
+		if e.Type == record.TypeReject {
+			continue
+		}
+		v.Time = time.UnixMicro(e.Time).In(w.loc)
+		v.Tenant, v.Source = string(e.Tenant), string(e.Source)
+		key = append(w.parquet.Append(key[:0], &v), suffix...)
+		g := groups[string(key)]
+		if g == nil {
+			g = &group{tenant: v.Tenant, min: e.Time, max: e.Time}
+			groups[string(key)] = g
+		}
+		g.min, g.max = min(g.min, e.Time), max(g.max, e.Time)
+		g.bodies = append(g.bodies, e.Body)
+	}
+	keys := slices.Sorted(maps.Keys(groups))
+	files := make([]File, 0, len(keys))
+	var buf bytes.Buffer
+	for _, k := range keys {
+		g := groups[k]
+		buf.Reset()
+		if _, err := parquetfile.Write(&buf, g.bodies, parquetfile.Options{}); err != nil {
+			return nil, fmt.Errorf("parquet %s: %w", k, err)
+		}
+		if err := w.store.Put(ctx, k, buf.Bytes()); err != nil {
+			return nil, err
+		}
+		sum := sha256.Sum256(buf.Bytes())
+		files = append(files, File{Key: k, Kind: "events", Format: FormatParquet, Records: len(g.bodies), Bytes: buf.Len(),
+			SHA256: hex.EncodeToString(sum[:]), TimeMin: formatMicros(g.min), TimeMax: formatMicros(g.max), Tenant: g.tenant})
+	}
+	return files, nil
 }
 
 func formatMicros(us int64) string {

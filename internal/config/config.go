@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -90,7 +91,16 @@ type Archive struct {
 	ErrorPrefix string `yaml:"error_prefix"`
 	TimeZone    string `yaml:"time_zone"`
 	GzipLevel   int    `yaml:"gzip_level"`
+	// Formats are the files each batch becomes: ndjson (gzip NDJSON,
+	// always: search reads it) and, with parquet, Parquet files too.
+	Formats []string `yaml:"formats"`
+	// ParquetPrefix is the template for Parquet files; it must differ
+	// from Prefix. Default archive.DefaultParquetPrefix.
+	ParquetPrefix string `yaml:"parquet_prefix"`
 }
+
+// Parquet reports whether batches are also written as Parquet.
+func (a Archive) Parquet() bool { return slices.Contains(a.Formats, "parquet") }
 
 // RouteMode is `kansa route`, the sidecar.
 type RouteMode struct {
@@ -123,7 +133,7 @@ func Defaults() Config {
 		WAL:    WAL{SegmentBytes: 64 << 20, MaxBytes: 2 << 30, WhenFull: "block"},
 		Batch:  Batch{MaxBytes: 10 << 20, MaxInterval: 300 * time.Second},
 		Archive: Archive{Prefix: archive.DefaultPrefix, ErrorPrefix: archive.DefaultErrorPrefix,
-			TimeZone: "UTC", GzipLevel: 1},
+			TimeZone: "UTC", GzipLevel: 1, Formats: []string{"ndjson"}, ParquetPrefix: archive.DefaultParquetPrefix},
 		Route: RouteMode{Source: "stdin", AppOutput: "stdout", MaxLineBytes: 4 << 20},
 	}
 }
@@ -204,6 +214,22 @@ func (c *Config) Validate() error {
 	}
 	if c.Batch.MaxInterval <= 0 || c.Batch.MaxBytes <= 0 {
 		return errors.New("batch.max_bytes and batch.max_interval must be positive")
+	}
+	for _, f := range c.Archive.Formats {
+		if f != "ndjson" && f != "parquet" {
+			return fmt.Errorf("archive.formats: %q is not ndjson or parquet", f)
+		}
+	}
+	if !slices.Contains(c.Archive.Formats, "ndjson") {
+		return errors.New("archive.formats: must include ndjson (search reads it); add parquet beside it for query engines")
+	}
+	if c.Archive.Parquet() {
+		if _, err := archive.ParseTemplate(c.Archive.ParquetPrefix); err != nil {
+			return fmt.Errorf("archive.parquet_prefix: %w", err)
+		}
+		if c.Archive.ParquetPrefix == c.Archive.Prefix {
+			return errors.New("archive.parquet_prefix: must differ from archive.prefix, or a query engine's table would read NDJSON files as Parquet")
+		}
 	}
 	if c.Archive.GzipLevel < 1 || c.Archive.GzipLevel > 9 {
 		return fmt.Errorf("archive.gzip_level: %d is not 1 (fastest) to 9 (smallest)", c.Archive.GzipLevel)

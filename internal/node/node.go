@@ -93,7 +93,8 @@ func Open(cfg config.Config, log *slog.Logger) (*Node, error) {
 	}
 	n.Store = store
 	n.Archive, err = archive.NewWriter(archive.Config{Prefix: cfg.Archive.Prefix, ErrorPrefix: cfg.Archive.ErrorPrefix,
-		TimeZone: cfg.Archive.TimeZone, GzipLevel: cfg.Archive.GzipLevel}, store, n.WriterID)
+		TimeZone: cfg.Archive.TimeZone, GzipLevel: cfg.Archive.GzipLevel,
+		Parquet: cfg.Archive.Parquet(), ParquetPrefix: cfg.Archive.ParquetPrefix}, store, n.WriterID)
 	if err != nil {
 		return nil, err
 	}

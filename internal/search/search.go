@@ -94,7 +94,7 @@ func (s *Scan) Search(ctx context.Context, q *query.Query) ([]Hit, error) {
 	}
 	err := archive.Manifests(ctx, s.Store, func(m *archive.Manifest) error {
 		for _, f := range m.Files {
-			if f.Kind != "events" || !overlaps(q, f.TimeMin, f.TimeMax) || !tenantOK(q, []byte(f.Tenant)) {
+			if f.Kind != "events" || f.Format != archive.FormatNDJSON || !overlaps(q, f.TimeMin, f.TimeMax) || !tenantOK(q, []byte(f.Tenant)) {
 				continue
 			}
 			if err := archive.ReadLines(ctx, s.Store, f.Key, consider); err != nil {
