@@ -3,17 +3,23 @@
 # each Go module of the repository (the root module, the audit SDK, its
 # adapters, the examples: every go.mod outside testdata), go vet and go test
 # with the race detector; then the CGO_ENABLED=0 build of the collector.
-# Installs what the tests need that a fresh machine lacks: tests that need a
-# real PostgreSQL get a throwaway cluster on loopback (scripts/pg.sh, which
-# installs Debian's postgresql-15 and pgaudit when missing), named by
-# KANSA_TEST_PG and stopped when this script exits, pass or fail.
+# Installs what the tests need that a fresh machine lacks, and starts it on
+# loopback; both are stopped when this script exits, pass or fail:
+# - tests that need a real PostgreSQL get a throwaway cluster (scripts/pg.sh,
+#   which installs Debian's postgresql-15 and pgaudit when missing), named by
+#   KANSA_TEST_PG;
+# - tests that need S3 get a throwaway MinIO (scripts/minio.sh, which builds
+#   MinIO into ${XDG_CACHE_HOME:-~/.cache}/kansa/bin when missing: about four
+#   minutes, once; CI keeps that directory), named by KANSA_TEST_S3_ENDPOINT
+#   with its credentials in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
 #
 #   bash scripts/test.sh              # everything
-#   bash scripts/test.sh -short       # unit tests only: no PostgreSQL, skips process-level tests
+#   bash scripts/test.sh -short       # unit tests only: no PostgreSQL or MinIO, skips process-level tests
 #   bash scripts/test.sh -run TestX   # arguments are passed to every go test
 #
-# A KANSA_TEST_PG already set is used as it is (start one cluster with
-# eval "$(bash scripts/pg.sh start)" and run this as often as you like).
+# A KANSA_TEST_PG or KANSA_TEST_S3_ENDPOINT already set is used as it is
+# (start one with eval "$(bash scripts/pg.sh start)" or
+# eval "$(bash scripts/minio.sh start)" and run this as often as you like).
 # A failing module does not stop the others; the summary at the end lists
 # every failure and the exit status is 1 if there was one.
 set -euo pipefail
@@ -62,24 +68,44 @@ while IFS= read -r m; do
 	modules+=("$m")
 done < <(files '*go.mod' | grep -E '(^|/)go\.mod$' | xargs -r -n1 dirname | LC_ALL=C sort -u)
 
+# The servers' directories are made here, so that the trap knows them even
+# if a start is interrupted; a directory still empty was never started in.
+pgdir='' miniodir=''
+stop_servers() {
+	if [ -n "$pgdir" ]; then
+		rmdir "$pgdir" 2>/dev/null || bash scripts/pg.sh stop "$pgdir" || true
+	fi
+	if [ -n "$miniodir" ]; then
+		rmdir "$miniodir" 2>/dev/null || bash scripts/minio.sh stop "$miniodir" || true
+	fi
+}
+trap stop_servers EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
 if [ -n "$short" ]; then
-	echo "== PostgreSQL: not started (-short)"
+	echo "== PostgreSQL and MinIO: not started (-short)"
 else
 	if [ -n "${KANSA_TEST_PG:-}" ]; then
 		echo "== PostgreSQL: KANSA_TEST_PG from the environment"
 	else
 		echo "== PostgreSQL (scripts/pg.sh)"
-		# Made here, so that the trap knows it even if start is interrupted.
 		# Under /tmp when root: the server runs as postgres, which must reach it.
 		pgparent=${TMPDIR:-/tmp}
 		[ "$(id -u)" = 0 ] && pgparent=/tmp
 		pgdir=$(mktemp -d "$pgparent/kansa-pg.XXXXXX")
-		trap 'rmdir "$pgdir" 2>/dev/null || bash scripts/pg.sh stop "$pgdir" || true' EXIT
-		trap 'exit 130' INT
-		trap 'exit 143' TERM
 		pgenv=$(bash scripts/pg.sh start "$pgdir")
 		eval "$pgenv"
 		export KANSA_TEST_PG KANSA_TEST_PGDIR
+	fi
+	if [ -n "${KANSA_TEST_S3_ENDPOINT:-}" ]; then
+		echo "== MinIO: KANSA_TEST_S3_ENDPOINT from the environment"
+	else
+		echo "== MinIO (scripts/minio.sh)"
+		miniodir=$(mktemp -d "${TMPDIR:-/tmp}/kansa-minio.XXXXXX")
+		minioenv=$(bash scripts/minio.sh start "$miniodir")
+		eval "$minioenv"
+		export KANSA_TEST_S3_ENDPOINT AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION KANSA_TEST_S3_KMS_KEY KANSA_TEST_MINIODIR
 	fi
 fi
 
