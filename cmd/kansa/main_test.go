@@ -125,11 +125,17 @@ func archivedEvents(t *testing.T, archiveDir string) []*event.Event {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return archivedIn(t, store)
+}
+
+// archivedIn returns every event of every manifest's NDJSON files in store.
+func archivedIn(t *testing.T, store objstore.Store) []*event.Event {
+	t.Helper()
 	ctx := context.Background()
 	var evs []*event.Event
-	err = archive.Manifests(ctx, store, func(m *archive.Manifest) error {
+	err := archive.Manifests(ctx, store, func(m *archive.Manifest) error {
 		for _, f := range m.Files {
-			if f.Kind != "events" {
+			if f.Kind != "events" || f.Format != archive.FormatNDJSON {
 				continue
 			}
 			err := archive.ReadLines(ctx, store, f.Key, func(l []byte) error {

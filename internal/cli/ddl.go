@@ -42,12 +42,11 @@ func runDDL(_ context.Context, args []string, _ io.Reader, stdout, stderr io.Wri
 	}
 	loc := *location
 	if loc == "" {
-		loc = cfg.Archive.Dir
-		if loc == "" {
-			loc = filepath.Join(cfg.Data, "archive")
-		}
-		if abs, err := filepath.Abs(loc); err == nil {
-			loc = abs
+		loc = cfg.Archive.Location(cfg.Data)
+		if !strings.HasPrefix(loc, "s3://") {
+			if abs, err := filepath.Abs(loc); err == nil {
+				loc = abs
+			}
 		}
 	}
 	out, err := ddl.Generate(ddl.Options{Engine: *engine, Table: *table, Location: loc, Prefix: tmpl,

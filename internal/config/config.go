@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -20,6 +21,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/kansa-audit/kansa/internal/archive"
+	"github.com/kansa-audit/kansa/internal/objstore/s3store"
 	"github.com/kansa-audit/kansa/internal/route"
 )
 
@@ -97,6 +99,26 @@ type Archive struct {
 	// ParquetPrefix is the template for Parquet files; it must differ
 	// from Prefix. Default archive.DefaultParquetPrefix.
 	ParquetPrefix string `yaml:"parquet_prefix"`
+	// S3, when it names a bucket, is where the archive goes instead of Dir:
+	// AWS S3 or an S3-compatible server (s3store.Config documents each
+	// setting).
+	S3 s3store.Config `yaml:"s3"`
+}
+
+// Location names the archive for people and query engines:
+// s3://bucket/prefix/ or the directory.
+func (a Archive) Location(data string) string {
+	if a.S3.Bucket != "" {
+		p := strings.Trim(a.S3.Prefix, "/")
+		if p != "" {
+			p += "/"
+		}
+		return "s3://" + a.S3.Bucket + "/" + p
+	}
+	if a.Dir != "" {
+		return a.Dir
+	}
+	return filepath.Join(data, "archive")
 }
 
 // Parquet reports whether batches are also written as Parquet.

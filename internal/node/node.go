@@ -11,12 +11,14 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/kansa-audit/kansa/internal/archive"
 	"github.com/kansa-audit/kansa/internal/batch"
 	"github.com/kansa-audit/kansa/internal/config"
 	"github.com/kansa-audit/kansa/internal/metrics"
 	"github.com/kansa-audit/kansa/internal/objstore"
+	"github.com/kansa-audit/kansa/internal/objstore/s3store"
 	"github.com/kansa-audit/kansa/internal/route"
 	"github.com/kansa-audit/kansa/internal/search"
 	"github.com/kansa-audit/kansa/internal/wal"
@@ -46,6 +48,25 @@ type Node struct {
 	runErr    chan error
 	closeOnce sync.Once
 	closeErr  error
+}
+
+// openStore opens the archive's object store: the S3 bucket when one is
+// configured, else the local directory.
+func openStore(cfg config.Config, dir string, log *slog.Logger) (objstore.Store, error) {
+	if cfg.Archive.S3.Bucket != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		st, err := s3store.New(ctx, cfg.Archive.S3, log.With("stage", "s3"))
+		if err != nil {
+			return nil, fmt.Errorf("archive.s3: %w", err)
+		}
+		return st, nil
+	}
+	archiveDir := cfg.Archive.Dir
+	if archiveDir == "" {
+		archiveDir = filepath.Join(dir, "archive")
+	}
+	return objstore.NewDir(archiveDir)
 }
 
 // Open locks cfg.Data and opens its WAL and archive. It returns an error
@@ -83,15 +104,10 @@ func Open(cfg config.Config, log *slog.Logger) (*Node, error) {
 		}
 		return nil, err
 	}
-	archiveDir := cfg.Archive.Dir
-	if archiveDir == "" {
-		archiveDir = filepath.Join(dir, "archive")
-	}
-	store, err := objstore.NewDir(archiveDir)
-	if err != nil {
+	if n.Store, err = openStore(cfg, dir, log); err != nil {
 		return nil, err
 	}
-	n.Store = store
+	store := n.Store
 	n.Archive, err = archive.NewWriter(archive.Config{Prefix: cfg.Archive.Prefix, ErrorPrefix: cfg.Archive.ErrorPrefix,
 		TimeZone: cfg.Archive.TimeZone, GzipLevel: cfg.Archive.GzipLevel,
 		Parquet: cfg.Archive.Parquet(), ParquetPrefix: cfg.Archive.ParquetPrefix}, store, n.WriterID)
