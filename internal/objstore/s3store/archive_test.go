@@ -149,3 +149,38 @@ func TestArchiveOnS3(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkArchiveToMinIO is the archive writer putting 10 MB batches of
+// audit events into a bucket, as gzip NDJSON alone and with Parquet beside
+// it: how many events/s the archive stage keeps up with on S3.
+func BenchmarkArchiveToMinIO(b *testing.B) {
+	ctx := b.Context()
+	tm := time.Date(2024, 8, 6, 9, 0, 0, 0, time.UTC)
+	var entries []record.Entry
+	size := 0
+	for i := 0; size < 10<<20; i++ {
+		body := fmt.Sprintf(`{"schema":"kansa.audit/v1","id":"hl-%012d","time":"2024-08-06T09:00:%02d.%06dZ","action":"update","actor":{"type":"User","id":"%d"},"target":{"type":"Order","id":"%d"},"changes":{"status":["paid","shipped"]},"context":{"ip":"203.0.113.7","request_id":"0d3c6a7e-6b1f-4c2a-9a55-%012d","user_agent":"Mozilla/5.0 (X11; Linux x86_64)","endpoint":"PATCH /orders/:id"},"source":"app:bench","tenant":"default","outcome":"success","received_at":"2024-08-06T09:00:00.000000Z"}`, i, i%60, i%1000000, i%977, i, i)
+		entries = append(entries, record.Entry{Type: record.TypeEvent, Time: tm.UnixMicro(), Tenant: []byte("default"), Source: []byte("app:bench"), Body: []byte(body)})
+		size += len(body)
+	}
+	for _, parquet := range []bool{false, true} {
+		name := map[bool]string{false: "ndjson", true: "ndjson+parquet"}[parquet]
+		b.Run(name, func(b *testing.B) {
+			store := newStore(b, Config{Bucket: newBucket(b, false)})
+			w, err := archive.NewWriter(archive.Config{Parquet: parquet}, store, "bench")
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(int64(size))
+			n := uint64(0)
+			for b.Loop() {
+				batch := archive.Batch{First: n + 1, Last: n + uint64(len(entries)), Closed: tm, Entries: entries}
+				n += uint64(len(entries))
+				if _, err := w.Write(ctx, &batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(len(entries))*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}

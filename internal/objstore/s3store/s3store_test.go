@@ -33,7 +33,7 @@ import (
 
 // endpoint returns the S3 server the integration tests use: the MinIO that
 // scripts/test.sh (or scripts/minio.sh) started.
-func endpoint(t *testing.T) string {
+func endpoint(t testing.TB) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("needs an S3 server (MinIO); skipped with -short")
@@ -45,12 +45,12 @@ func endpoint(t *testing.T) string {
 	return ep
 }
 
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 // newStore returns a store on the test server with cfg (Endpoint filled in).
-func newStore(t *testing.T, cfg Config) *Store {
+func newStore(t testing.TB, cfg Config) *Store {
 	t.Helper()
 	if cfg.Endpoint == "" {
 		cfg.Endpoint = endpoint(t)
@@ -64,7 +64,7 @@ func newStore(t *testing.T, cfg Config) *Store {
 
 // newBucket makes a bucket with a random name, with Object Lock if lock,
 // and removes it and everything in it when the test ends.
-func newBucket(t *testing.T, lock bool) string {
+func newBucket(t testing.TB, lock bool) string {
 	t.Helper()
 	admin := newStore(t, Config{Bucket: "unused", SkipBucketCheck: true}).Client()
 	name := "kansa-test-" + strings.ToLower(rand.Text()[:16])
@@ -82,7 +82,7 @@ func newBucket(t *testing.T, lock bool) string {
 // removeBucket deletes every version and upload in bucket, then the bucket.
 // Objects under COMPLIANCE retention cannot go; the test server's directory
 // goes with them.
-func removeBucket(t *testing.T, c *s3.Client, bucket string) {
+func removeBucket(t testing.TB, c *s3.Client, bucket string) {
 	ctx := context.Background()
 	uploads, err := c.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: &bucket})
 	if err == nil {
