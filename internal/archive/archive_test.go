@@ -286,3 +286,38 @@ func TestWriteParquet(t *testing.T) {
 		t.Fatal("a Parquet prefix equal to the NDJSON prefix was accepted")
 	}
 }
+
+// TestParquetConversionFailure: an event Parquet cannot hold (seq.n beyond
+// int64) goes to the error output under error type parquet; the Parquet
+// file holds the others and the NDJSON file all of them.
+func TestParquetConversionFailure(t *testing.T) {
+	ctx := context.Background()
+	store, _ := objstore.NewDir(t.TempDir())
+	w, err := NewWriter(Config{Parquet: true}, store, "w1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d1 := time.Date(2024, 8, 6, 1, 0, 0, 0, time.UTC)
+	ev := func(id, seq string) string {
+		return `{"schema":"kansa.audit/v1","id":"` + id + `","time":"2024-08-06T01:00:00.000000Z","action":"update","source":"stdin","tenant":"acme","outcome":"success"` + seq + `}`
+	}
+	b := &Batch{First: 1, Last: 3, Closed: d1, Entries: []record.Entry{
+		entry(record.TypeEvent, d1, "acme", ev("a", "")),
+		entry(record.TypeEvent, d1, "acme", ev("huge", `,"seq":{"stream":"s","n":18446744073709551615}`)),
+		entry(record.TypeEvent, d1, "acme", ev("b", "")),
+	}}
+	m, err := w.Write(ctx, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, f := range m.Files {
+		got[f.Kind+"/"+f.Format] += f.Records
+		if f.Kind == "rejects" && !strings.HasPrefix(f.Key, "errors/parquet/") {
+			t.Errorf("reject file %s not under errors/parquet/", f.Key)
+		}
+	}
+	if got["events/ndjson.gz"] != 3 || got["events/parquet"] != 2 || got["rejects/ndjson.gz"] != 1 {
+		t.Fatalf("files %v", got)
+	}
+}

@@ -366,7 +366,7 @@ func (w *Writer) Write(ctx context.Context, b *Batch) (*Manifest, error) {
 // The same batch gives the same keys and bytes.
 func (w *Writer) writeParquet(ctx context.Context, b *Batch) ([]File, error) {
 	type group struct {
-		bodies   [][]byte
+		entries  []*record.Entry
 		tenant   string
 		min, max int64
 	}
@@ -388,23 +388,105 @@ func (w *Writer) writeParquet(ctx context.Context, b *Batch) ([]File, error) {
 			groups[string(key)] = g
 		}
 		g.min, g.max = min(g.min, e.Time), max(g.max, e.Time)
-		g.bodies = append(g.bodies, e.Body)
+		g.entries = append(g.entries, e)
 	}
 	keys := slices.Sorted(maps.Keys(groups))
 	files := make([]File, 0, len(keys))
 	var buf bytes.Buffer
+	var failed []*record.Entry
 	for _, k := range keys {
 		g := groups[k]
+		bodies := make([][]byte, len(g.entries))
+		for i, e := range g.entries {
+			bodies[i] = e.Body
+		}
 		buf.Reset()
-		if _, err := parquetfile.Write(&buf, g.bodies, parquetfile.Options{}); err != nil {
-			return nil, fmt.Errorf("parquet %s: %w", k, err)
+		if _, err := parquetfile.Write(&buf, bodies, parquetfile.Options{}); err != nil {
+			// Find the events Parquet cannot hold, one by one (rare: they
+			// were valid events when accepted), and send them to the error
+			// output; the file holds the rest.
+			var good [][]byte
+			for i, body := range bodies {
+				buf.Reset()
+				if _, err := parquetfile.Write(&buf, bodies[i:i+1], parquetfile.Options{}); err != nil {
+					failed = append(failed, g.entries[i])
+					continue
+				}
+				good = append(good, body)
+			}
+			bodies = good
+			buf.Reset()
+			if len(bodies) == 0 {
+				continue
+			}
+			if _, err := parquetfile.Write(&buf, bodies, parquetfile.Options{}); err != nil {
+				return nil, fmt.Errorf("parquet %s: %w", k, err)
+			}
 		}
 		if err := w.store.Put(ctx, k, buf.Bytes()); err != nil {
 			return nil, err
 		}
 		sum := sha256.Sum256(buf.Bytes())
-		files = append(files, File{Key: k, Kind: "events", Format: FormatParquet, Records: len(g.bodies), Bytes: buf.Len(),
+		files = append(files, File{Key: k, Kind: "events", Format: FormatParquet, Records: len(bodies), Bytes: buf.Len(),
 			SHA256: hex.EncodeToString(sum[:]), TimeMin: formatMicros(g.min), TimeMax: formatMicros(g.max), Tenant: g.tenant})
+	}
+	if len(failed) > 0 {
+		f, err := w.parquetRejects(ctx, b, failed)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, f...)
+	}
+	return files, nil
+}
+
+// parquetRejects writes events Parquet could not hold to the error output,
+// error type "parquet", as gzip NDJSON rejects that carry the event.
+func (w *Writer) parquetRejects(ctx context.Context, b *Batch, failed []*record.Entry) ([]File, error) {
+	suffix := fmt.Sprintf("kansa-%s-%020d-%020d.ndjson.gz", w.writer, b.First, b.Last)
+	type group struct {
+		lines    bytes.Buffer
+		n        int
+		min, max int64
+	}
+	groups := map[string]*group{}
+	v := Values{ErrorType: "parquet"}
+	var key []byte
+	for _, e := range failed {
+		v.Time = time.UnixMicro(e.Time).In(w.loc)
+		v.Tenant, v.Source = string(e.Tenant), string(e.Source)
+		key = append(w.errPrefix.Append(key[:0], &v), suffix...)
+		g := groups[string(key)]
+		if g == nil {
+			g = &group{min: e.Time, max: e.Time}
+			groups[string(key)] = g
+		}
+		var pbuf bytes.Buffer
+		_, perr := parquetfile.Write(&pbuf, [][]byte{e.Body}, parquetfile.Options{})
+		line, _ := json.Marshal(map[string]any{"error_type": "parquet", "error": fmt.Sprint(perr), "line": string(e.Body)})
+		g.lines.Write(line)
+		g.lines.WriteByte('\n')
+		g.n++
+		g.min, g.max = min(g.min, e.Time), max(g.max, e.Time)
+	}
+	var files []File
+	for _, k := range slices.Sorted(maps.Keys(groups)) {
+		g := groups[k]
+		var out bytes.Buffer
+		zw, err := gzip.NewWriterLevel(&out, w.level)
+		if err != nil {
+			return nil, err
+		}
+		zw.Write(g.lines.Bytes())
+		if err := zw.Close(); err != nil {
+			return nil, err
+		}
+		if err := w.store.Put(ctx, k, out.Bytes()); err != nil {
+			return nil, err
+		}
+		sum := sha256.Sum256(out.Bytes())
+		files = append(files, File{Key: k, Kind: "rejects", Format: FormatNDJSON, Records: g.n, Bytes: out.Len(),
+			SHA256: hex.EncodeToString(sum[:]), TimeMin: formatMicros(g.min), TimeMax: formatMicros(g.max)})
 	}
 	return files, nil
 }
