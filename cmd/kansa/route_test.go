@@ -164,6 +164,17 @@ func TestSearchWhileRouteRuns(t *testing.T) {
 	fmt.Fprintln(stdin, `{"schema":"kansa.audit/v1","id":"s-1","time":"2024-08-06T18:00:59+09:00","action":"update","actor":{"type":"User","id":"7"},"source":"app:x"}`)
 	fmt.Fprintln(stdin, `plain application line`)
 	deadline := time.Now().Add(20 * time.Second)
+	// Until route owns the directory (its socket is there), a search would
+	// take the directory itself and route could not start.
+	for {
+		if _, err := os.Stat(filepath.Join(data, "kansa.sock")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("route made no socket\n%s", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	for {
 		out, err := run(t, nil, "search", "--data", data, "--format", "json", "actor:User:7")
 		if err == nil && strings.Contains(string(out), `"id":"s-1"`) {
