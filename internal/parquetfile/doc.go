@@ -19,8 +19,8 @@
 //     text (an integer above 2^53 stays exact); time keeps its original
 //     offset in time_offset. The NDJSON object remains the system of record
 //     for hashing and verification; the Parquet file is its queryable twin.
-//   - Sorted. Rows are sorted by Options.Sort (default tenant, target_type,
-//     target_id, time) and the file's row groups declare that order in their
+//   - Sorted. Rows are sorted by Options.Sort (default tenant, actor_type,
+//     actor_id, time) and the file's row groups declare that order in their
 //     sorting_columns, so engines may rely on it. Why that key: see SCHEMA.md.
 //   - Bounded memory. Write holds the decoded rows of its input (their
 //     strings alias the input, which the caller keeps unchanged until Write

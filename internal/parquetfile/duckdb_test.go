@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -461,3 +462,143 @@ func readRowsFile(t testing.TB, path string) []rec {
 	}
 	return readRows(t, data)
 }
+
+// BenchmarkLookup measures what the sort order buys a query engine: DuckDB
+// looks up one record's history (tenant, target_type, target_id) or one
+// actor's (tenant, actor_type, actor_id) over an archive of
+// KANSA_BENCH_BATCHES (default 24) 10 MB batches of the synthetic mix,
+// written in each sort order, in two layouts: as the archive writes them
+// (one file per batch and partition), compacted (one file per partition,
+// default row groups) and compacted into row groups of 16k rows (as many
+// row groups per file as a month compacted with the default 1M rows
+// would have, so that row group statistics and bloom filters can skip
+// parts of a file). It reports bytes per event of each
+// archive beside the time per lookup.
+func BenchmarkLookup(b *testing.B) {
+	n := 24
+	if s := os.Getenv("KANSA_BENCH_BATCHES"); s != "" {
+		fmt.Sscan(s, &n)
+	}
+	m := newMix(42)
+	var bs [][][]byte
+	events := 0
+	for range n {
+		bt := m.batch(benchBatchBytes)
+		bs = append(bs, bt)
+		events += len(bt)
+	}
+	// Keys to look up: every 997th event's target and actor.
+	var targets, actors [][3]string
+	for i, bt := range bs {
+		for j := i; j < len(bt); j += 997 {
+			e, err := event.Decode(bt[j])
+			if err != nil {
+				b.Fatal(err)
+			}
+			if e.Target != nil && e.Target.ID != "" {
+				targets = append(targets, [3]string{e.Tenant, e.Target.Type, e.Target.ID})
+			}
+			if e.Actor != nil {
+				actors = append(actors, [3]string{e.Tenant, e.Actor.Type, e.Actor.ID})
+			}
+		}
+	}
+	root := b.TempDir()
+	db := openDuckDB(b)
+	layouts := []string{"batch", "compacted", "compacted-rg16k"}
+	type dataset struct {
+		from  string
+		size  int64
+		files int
+	}
+	sets := map[string]dataset{}
+	// Every archive is written before any is queried, and the sort
+	// orders take turns, so that no order pays for the writing's garbage.
+	for _, layout := range layouts {
+		for _, s := range []Sort{SortActor, SortTarget, SortTime} {
+			dir := filepath.Join(root, layout, sortName(s))
+			if layout == "batch" {
+				writeHive(b, dir, bs, Options{Sort: s})
+			} else {
+				var all [][]byte
+				for _, bt := range bs {
+					all = append(all, bt...)
+				}
+				opts := Options{Sort: s}
+				if layout == "compacted-rg16k" {
+					// As many row groups per file as a month compacted
+					// with the default 1M rows would have.
+					opts.RowGroupRows = 16 << 10
+				}
+				writeHive(b, dir, [][][]byte{all}, opts)
+			}
+			d := dataset{from: hiveScan(filepath.ToSlash(dir) + "/**/*.parquet")}
+			filepath.WalkDir(dir, func(p string, de os.DirEntry, err error) error {
+				if strings.HasSuffix(p, ".parquet") {
+					fi, _ := de.Info()
+					d.size += fi.Size()
+					d.files++
+				}
+				return err
+			})
+			sets[layout+"/"+sortName(s)] = d
+		}
+	}
+	for _, layout := range layouts {
+		for _, by := range []string{"target", "actor"} {
+			keys := map[string][][3]string{"target": targets, "actor": actors}[by]
+			for _, s := range []Sort{SortActor, SortTarget, SortTime} {
+				d := sets[layout+"/"+sortName(s)]
+				runtime.GC()
+				b.Run(fmt.Sprintf("layout=%s/by=%s/sort=%s", layout, by, sortName(s)), func(b *testing.B) {
+					i, rows := 0, 0
+					for b.Loop() {
+						k := keys[i%len(keys)]
+						i++
+						// The history as a timeline shows it: every column, by time.
+						q := fmt.Sprintf("SELECT * FROM %s WHERE tenant = '%s' AND %s_type = '%s' AND %s_id = '%s' ORDER BY time",
+							d.from, sqlQuote(k[0]), by, sqlQuote(k[1]), by, sqlQuote(k[2]))
+						n, err := drain(db, q)
+						if err != nil {
+							b.Fatal(err)
+						}
+						if n == 0 {
+							b.Fatalf("no rows for %v", k)
+						}
+						rows += n
+					}
+					b.ReportMetric(float64(d.size)/float64(events), "B/event")
+					b.ReportMetric(float64(d.files), "files")
+					b.ReportMetric(float64(rows)/float64(i), "rows/lookup")
+				})
+			}
+		}
+	}
+}
+
+// drain runs q and reads every value of every row, returning the row count.
+func drain(db *sql.DB, q string) (int, error) {
+	rs, err := db.Query(q)
+	if err != nil {
+		return 0, err
+	}
+	defer rs.Close()
+	cols, err := rs.Columns()
+	if err != nil {
+		return 0, err
+	}
+	vals := make([]any, len(cols))
+	for i := range vals {
+		vals[i] = new(any)
+	}
+	n := 0
+	for rs.Next() {
+		if err := rs.Scan(vals...); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, rs.Err()
+}
+
+func sqlQuote(s string) string { return strings.ReplaceAll(s, "'", "''") }

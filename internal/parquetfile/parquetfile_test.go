@@ -172,7 +172,7 @@ func hasBigInt(raw []byte) bool {
 func TestRoundTrip(t *testing.T) {
 	m := newMix(2)
 	events := m.batch(3 << 20)
-	for _, s := range []Sort{SortTarget, SortActor, SortTime} {
+	for _, s := range []Sort{SortActor, SortTarget, SortTime} {
 		t.Run(s.String(), func(t *testing.T) {
 			data, st := mustWrite(t, events, Options{Sort: s})
 			if st.Rows != len(events) || st.RowGroups != 1 {
@@ -238,7 +238,7 @@ func TestFileMetadata(t *testing.T) {
 	for _, p := range md.KeyValueMetadata {
 		kv[p.Key] = p.Value
 	}
-	if kv["kansa.schema"] != event.Schema || kv["kansa.parquet"] != FormatVersion || kv["kansa.sort"] != "tenant,target_type,target_id,time" {
+	if kv["kansa.schema"] != event.Schema || kv["kansa.parquet"] != FormatVersion || kv["kansa.sort"] != "tenant,actor_type,actor_id,time" {
 		t.Errorf("key-value metadata %v", kv)
 	}
 	cols := f.Schema().Columns()
@@ -288,13 +288,16 @@ func TestFileMetadata(t *testing.T) {
 			}
 			sc = append(sc, names[s.ColumnIdx])
 		}
-		if !slices.Equal(sc, SortTarget.Columns()) {
+		if !slices.Equal(sc, SortActor.Columns()) {
 			t.Errorf("sorting_columns %v", sc)
 		}
 		for _, c := range rg.Columns {
 			name := c.MetaData.PathInSchema[0]
 			if c.MetaData.Codec != format.Zstd {
 				t.Errorf("%s: codec %v", name, c.MetaData.Codec)
+			}
+			if c.ColumnIndexOffset <= 0 || c.OffsetIndexOffset <= 0 {
+				t.Errorf("%s: no page index", name)
 			}
 			hasBloom := c.MetaData.BloomFilterOffset > 0
 			if wantBloom := slices.Contains(bloomColumns, name); hasBloom != wantBloom {
@@ -459,3 +462,44 @@ func TestErrors(t *testing.T) {
 type failWriter struct{ err error }
 
 func (f failWriter) Write([]byte) (int, error) { return 0, f.err }
+
+func TestColumns(t *testing.T) {
+	var got []string
+	for _, c := range Columns() {
+		typ := map[string]string{"time": "timestamp", "received_at": "timestamp", "seq_n": "int64"}[c.Name]
+		if typ == "" {
+			typ = "string"
+		}
+		required := map[string]bool{"id": true, "time": true, "action": true, "outcome": true, "tenant": true, "source": true}[c.Name]
+		if c.Type != typ || c.Optional == required {
+			t.Errorf("%+v: want type %s, optional %v", c, typ, !required)
+		}
+		got = append(got, c.Name)
+	}
+	if len(got) != 28 || got[0] != "id" || got[27] != "original" {
+		t.Errorf("columns %v", got)
+	}
+}
+
+// TestConcurrentWrites runs Write from several goroutines, as an archive
+// writer spreading a batch's partitions over cores would (run with -race).
+func TestConcurrentWrites(t *testing.T) {
+	events := newMix(6).batch(512 << 10)
+	want, _ := mustWrite(t, events, Options{})
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			var b bytes.Buffer
+			_, err := Write(&b, events, Options{})
+			if err == nil && !bytes.Equal(b.Bytes(), want) {
+				err = errors.New("concurrent write gave different bytes")
+			}
+			errs <- err
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
