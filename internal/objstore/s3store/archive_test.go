@@ -163,9 +163,18 @@ func BenchmarkArchiveToMinIO(b *testing.B) {
 		entries = append(entries, record.Entry{Type: record.TypeEvent, Time: tm.UnixMicro(), Tenant: []byte("default"), Source: []byte("app:bench"), Body: []byte(body)})
 		size += len(body)
 	}
-	for _, parquet := range []bool{false, true} {
-		name := map[bool]string{false: "ndjson", true: "ndjson+parquet"}[parquet]
-		b.Run(name, func(b *testing.B) {
+	spread := make([]record.Entry, len(entries)) // the same events over 8 tenants: 8 partitions
+	for i, e := range entries {
+		e.Tenant = []byte(fmt.Sprintf("t%d", i%8))
+		spread[i] = e
+	}
+	for _, c := range []struct {
+		name    string
+		parquet bool
+		entries []record.Entry
+	}{{"ndjson", false, entries}, {"ndjson+parquet", true, entries}, {"ndjson+parquet,8_tenants", true, spread}} {
+		parquet, entries := c.parquet, c.entries
+		b.Run(c.name, func(b *testing.B) {
 			store := newStore(b, Config{Bucket: newBucket(b, false)})
 			w, err := archive.NewWriter(archive.Config{Parquet: parquet}, store, "bench")
 			if err != nil {
