@@ -7,9 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/parquet-go/parquet-go"
-	"github.com/parquet-go/parquet-go/format"
-
 	"github.com/kansa-audit/kansa/internal/archive"
 	"github.com/kansa-audit/kansa/internal/ddl"
 	"github.com/kansa-audit/kansa/internal/parquetfile"
@@ -60,18 +57,10 @@ func runDDL(_ context.Context, args []string, _ io.Reader, stdout, stderr io.Wri
 
 // parquetColumns describes the archive's Parquet schema for ddl.
 func parquetColumns() []ddl.Column {
+	types := map[string]ddl.Type{"string": ddl.String, "int64": ddl.Int64, "timestamp": ddl.Timestamp}
 	var cols []ddl.Column
-	for _, f := range parquetfile.Schema.Fields() {
-		t := ddl.String
-		if f.Type().Kind() == parquet.Int64 {
-			t = ddl.Int64
-			if lt := f.Type().LogicalType(); lt != nil {
-				if _, ok := lt.Value.(*format.TimestampType); ok {
-					t = ddl.Timestamp
-				}
-			}
-		}
-		cols = append(cols, ddl.Column{Name: f.Name(), Type: t})
+	for _, c := range parquetfile.Columns() {
+		cols = append(cols, ddl.Column{Name: c.Name, Type: types[c.Type]})
 	}
 	return cols
 }
