@@ -88,7 +88,13 @@ func startServe(t *testing.T, data string, extra ...string) *server {
 		t.Fatalf("unexpected first line %q", line)
 	}
 	go io.Copy(io.Discard, out)
-	return &server{cmd: cmd, url: strings.TrimSuffix(f[3], ","), stderr: &stderr}
+	s := &server{cmd: cmd, url: strings.TrimSuffix(f[3], ","), stderr: &stderr}
+	t.Cleanup(func() { // a test that failed before stopping it leaves no server behind
+		if s.cmd.ProcessState == nil {
+			s.kill()
+		}
+	})
+	return s
 }
 
 func (s *server) stop(t *testing.T) {
