@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -120,6 +121,18 @@ batch:
 	stream(srv.url, 2*time.Second)
 	minio("pause")
 	stream(srv.url, 30*time.Second) // the outage: kansa keeps accepting into its WAL
+	// The outage shows in /metrics: failed deliveries and a lag.
+	resp, err := http.Get(srv.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, name := range []string{"kansa_sink_failures_total", "kansa_sink_lag_records"} {
+		if v := metricValue(string(metrics), name); v <= 0 {
+			t.Errorf("%s = %v during the outage\n%s", name, v, metrics)
+		}
+	}
 	minio("resume")
 	stream(srv.url, 3*time.Second)
 	srv.kill() // SIGKILL while batches are being uploaded
@@ -174,4 +187,19 @@ batch:
 		t.Fatalf("Parquet files hold %d events, NDJSON %d", pq, len(evs))
 	}
 	t.Logf("%d acknowledged events archived exactly once on S3 after a 30 s outage and a SIGKILL (%d in Parquet)", ackedN.Load(), pq)
+}
+
+// metricValue sums the samples of one metric in Prometheus text format.
+func metricValue(text, name string) float64 {
+	sum := 0.0
+	for _, line := range strings.Split(text, "\n") {
+		if !strings.HasPrefix(line, name) || (len(line) > len(name) && line[len(name)] != ' ' && line[len(name)] != '{') {
+			continue
+		}
+		f := strings.Fields(line)
+		var v float64
+		fmt.Sscan(f[len(f)-1], &v)
+		sum += v
+	}
+	return sum
 }
