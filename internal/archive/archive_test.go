@@ -320,4 +320,14 @@ func TestParquetConversionFailure(t *testing.T) {
 	if got["events/ndjson.gz"] != 3 || got["events/parquet"] != 2 || got["rejects/ndjson.gz"] != 1 {
 		t.Fatalf("files %v", got)
 	}
+	for _, f := range m.Files {
+		if f.Kind != "rejects" {
+			continue
+		}
+		var lines []string
+		ReadLines(ctx, store, f.Key, func(l []byte) error { lines = append(lines, string(l)); return nil })
+		if len(lines) != 1 || !strings.Contains(lines[0], `"error_type":"parquet"`) || !strings.Contains(lines[0], "seq.n") || !strings.Contains(lines[0], `huge`) {
+			t.Fatalf("reject %q: want the event and why", lines)
+		}
+	}
 }

@@ -397,7 +397,7 @@ func (w *Writer) writeParquet(ctx context.Context, b *Batch) ([]File, error) {
 	type encoded struct {
 		data   []byte
 		n      int
-		failed []*record.Entry
+		failed []parquetFailure
 		err    error
 	}
 	out := make([]encoded, len(keys))
@@ -414,7 +414,7 @@ func (w *Writer) writeParquet(ctx context.Context, b *Batch) ([]File, error) {
 	}
 	wg.Wait()
 	files := make([]File, 0, len(keys))
-	var failed []*record.Entry
+	var failed []parquetFailure
 	for i, k := range keys {
 		g, o := groups[k], out[i]
 		if o.err != nil {
@@ -443,8 +443,8 @@ func (w *Writer) writeParquet(ctx context.Context, b *Batch) ([]File, error) {
 
 // encodeParquet encodes entries as one Parquet file. Events Parquet cannot
 // hold (rare: they were valid events when accepted) are found one by one,
-// returned in failed and left out of the file.
-func encodeParquet(entries []*record.Entry) (data []byte, n int, failed []*record.Entry, err error) {
+// returned in failed with the reason and left out of the file.
+func encodeParquet(entries []*record.Entry) (data []byte, n int, failed []parquetFailure, err error) {
 	bodies := make([][]byte, len(entries))
 	for i, e := range entries {
 		bodies[i] = e.Body
@@ -457,7 +457,7 @@ func encodeParquet(entries []*record.Entry) (data []byte, n int, failed []*recor
 	for i, body := range bodies {
 		buf.Reset()
 		if _, err := parquetfile.Write(&buf, bodies[i:i+1], parquetfile.Options{}); err != nil {
-			failed = append(failed, entries[i])
+			failed = append(failed, parquetFailure{entries[i], err})
 			continue
 		}
 		good = append(good, body)
@@ -472,9 +472,15 @@ func encodeParquet(entries []*record.Entry) (data []byte, n int, failed []*recor
 	return buf.Bytes(), len(good), failed, nil
 }
 
+// parquetFailure is an event Parquet could not hold, and why.
+type parquetFailure struct {
+	entry *record.Entry
+	err   error
+}
+
 // parquetRejects writes events Parquet could not hold to the error output,
 // error type "parquet", as gzip NDJSON rejects that carry the event.
-func (w *Writer) parquetRejects(ctx context.Context, b *Batch, failed []*record.Entry) ([]File, error) {
+func (w *Writer) parquetRejects(ctx context.Context, b *Batch, failed []parquetFailure) ([]File, error) {
 	suffix := fmt.Sprintf("kansa-%s-%020d-%020d.ndjson.gz", w.writer, b.First, b.Last)
 	type group struct {
 		lines    bytes.Buffer
@@ -484,7 +490,8 @@ func (w *Writer) parquetRejects(ctx context.Context, b *Batch, failed []*record.
 	groups := map[string]*group{}
 	v := Values{ErrorType: "parquet"}
 	var key []byte
-	for _, e := range failed {
+	for _, f := range failed {
+		e := f.entry
 		v.Time = time.UnixMicro(e.Time).In(w.loc)
 		v.Tenant, v.Source = string(e.Tenant), string(e.Source)
 		key = append(w.errPrefix.Append(key[:0], &v), suffix...)
@@ -493,9 +500,7 @@ func (w *Writer) parquetRejects(ctx context.Context, b *Batch, failed []*record.
 			g = &group{min: e.Time, max: e.Time}
 			groups[string(key)] = g
 		}
-		var pbuf bytes.Buffer
-		_, perr := parquetfile.Write(&pbuf, [][]byte{e.Body}, parquetfile.Options{})
-		line, _ := json.Marshal(map[string]any{"error_type": "parquet", "error": fmt.Sprint(perr), "line": string(e.Body)})
+		line, _ := json.Marshal(map[string]any{"error_type": "parquet", "error": f.err.Error(), "line": string(e.Body)})
 		g.lines.Write(line)
 		g.lines.WriteByte('\n')
 		g.n++
