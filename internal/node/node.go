@@ -62,11 +62,7 @@ func openStore(cfg config.Config, dir string, log *slog.Logger) (objstore.Store,
 		}
 		return st, nil
 	}
-	archiveDir := cfg.Archive.Dir
-	if archiveDir == "" {
-		archiveDir = filepath.Join(dir, "archive")
-	}
-	return objstore.NewDir(archiveDir)
+	return objstore.NewDir(cfg.Archive.Location(dir))
 }
 
 // Open locks cfg.Data and opens its WAL and archive. It returns an error
