@@ -219,7 +219,8 @@ func newLoad(cfg config, prefix string) *load {
 }
 
 // probe sends one empty request so that a wrong -url fails fast instead of
-// after the warmup.
+// after the warmup. A server that answers 429 or 503 is there but busy, which
+// is what the load measures, so only other answers fail the probe.
 func (l *load) probe() error {
 	r := l.request(nil, new(sync.WaitGroup))
 	r.Header = r.Header.Clone()
@@ -232,7 +233,9 @@ func (l *load) probe() error {
 	}
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
+	switch resp.StatusCode {
+	case http.StatusOK, http.StatusTooManyRequests, http.StatusServiceUnavailable:
+	default:
 		return fmt.Errorf("probe %s: %s: %s", l.cfg.url, resp.Status, bytes.TrimSpace(b))
 	}
 	return nil

@@ -163,3 +163,26 @@ func BenchmarkAppendBatch(b *testing.B) {
 		buf = g.appendBatch(buf[:0], 500, time.Now())
 	}
 }
+
+// TestProbe: a busy server (429, 503) passes the probe, since the load
+// measures exactly that; a wrong path or a dead port fails it.
+func TestProbe(t *testing.T) {
+	for code, ok := range map[int]bool{200: true, 429: true, 503: true, 404: false, 400: false} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(code)
+		}))
+		cfg, err := parseFlags([]string{"-url", srv.URL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = newLoad(cfg, "hl-probe-").probe()
+		srv.Close()
+		if (err == nil) != ok {
+			t.Errorf("answer %d: probe error %v, want ok=%v", code, err, ok)
+		}
+	}
+	cfg, _ := parseFlags([]string{"-url", "http://127.0.0.1:1/v1/events"})
+	if err := newLoad(cfg, "hl-probe-").probe(); err == nil {
+		t.Error("probe of a closed port succeeded")
+	}
+}
