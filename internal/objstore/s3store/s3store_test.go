@@ -669,3 +669,16 @@ func TestOutage(t *testing.T) {
 		t.Errorf("after the outage: %q", keys)
 	}
 }
+
+// TestMain gives the tests that run without MinIO (a server that is down, a
+// cancelled upload) credentials, so that they reach the network as a
+// configured kansa would instead of failing in the credential chain, and
+// keeps the chain off the EC2 metadata endpoint.
+func TestMain(m *testing.M) {
+	if os.Getenv("AWS_ACCESS_KEY_ID") == "" && os.Getenv("AWS_PROFILE") == "" {
+		os.Setenv("AWS_ACCESS_KEY_ID", "kansa-test")
+		os.Setenv("AWS_SECRET_ACCESS_KEY", "kansa-test-secret")
+	}
+	os.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	os.Exit(m.Run())
+}
