@@ -213,3 +213,37 @@ func TestTargetWithoutID(t *testing.T) {
 		t.Fatalf("a target without a type: %v", err)
 	}
 }
+
+// TestDecoderReuses: a Decoder gives the same events as Decode, keeps
+// nothing of the previous event, and allocates nothing for a stored event.
+func TestDecoderReuses(t *testing.T) {
+	full, err := Decode([]byte(sdkLine))
+	if err != nil {
+		t.Fatal(err)
+	}
+	full.Normalize()
+	stored := full.AppendJSON(nil)
+	bare := []byte(`{"schema":"kansa.audit/v1","id":"x","time":"2024-08-06T09:00:59.981000Z","action":"user.login","source":"s","tenant":"t","outcome":"success"}`)
+	var d Decoder
+	for range 2 {
+		for _, line := range [][]byte{stored, bare, stored} {
+			want, err := Decode(line)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := d.Decode(line)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a, b := got.AppendJSON(nil), want.AppendJSON(nil); !bytes.Equal(a, b) {
+				t.Fatalf("Decoder gave\n%s\nDecode gave\n%s", a, b)
+			}
+			if (got.Actor == nil) != (want.Actor == nil) || (got.Seq == nil) != (want.Seq == nil) {
+				t.Fatalf("Decoder kept parts of the previous event: %+v", got)
+			}
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { d.Decode(stored) }); n != 0 {
+		t.Errorf("Decoder.Decode of a stored event: %v allocations, want 0", n)
+	}
+}

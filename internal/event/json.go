@@ -3,6 +3,8 @@ package event
 import (
 	"fmt"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -184,7 +186,27 @@ func Decode(line []byte) (*Event, error) { return decoder{}.decode(line) }
 func DecodeAliased(line []byte) (*Event, error) { return decoder{alias: true}.decode(line) }
 
 // decoder reads kansa's shape; alias makes strings point into the input.
-type decoder struct{ alias bool }
+// With reuse set, the event and its parts are reuse's instead of new ones.
+type decoder struct {
+	alias bool
+	reuse *Decoder
+}
+
+// A Decoder decodes events as DecodeAliased does into storage it reuses,
+// allocating nothing for most events: the *Event that Decode returns, with
+// its Actor, Target and Seq, is valid only until the next call. For loops
+// that take a few fields from each of many events.
+type Decoder struct {
+	e Event
+	a Actor
+	t Target
+	s Seq
+}
+
+// Decode decodes line, overwriting the previous call's event.
+func (d *Decoder) Decode(line []byte) (*Event, error) {
+	return decoder{alias: true, reuse: d}.decode(line)
+}
 
 func (d decoder) decode(line []byte) (*Event, error) {
 	var buf [24]rawjson.Field
@@ -204,7 +226,13 @@ func DecodeFields(fields []rawjson.Field) (*Event, error) {
 
 func (d decoder) fromFields(fields []rawjson.Field) (*Event, error) {
 	var err error
-	e := new(Event)
+	var e *Event
+	if d.reuse != nil {
+		e = &d.reuse.e
+		*e = Event{}
+	} else {
+		e = new(Event)
+	}
 	var extra []rawjson.Field
 	var offset string
 	for _, f := range fields {
@@ -323,13 +351,22 @@ func (d decoder) fromFields(fields []rawjson.Field) (*Event, error) {
 	return e, nil
 }
 
+// zones caches the fixed zones of the time offsets seen; there are at most
+// a few thousand valid ones.
+var zones sync.Map // string → *time.Location
+
 func parseOffset(s string) (*time.Location, error) {
+	if loc, ok := zones.Load(s); ok {
+		return loc.(*time.Location), nil
+	}
 	t, err := time.Parse("-07:00", s)
 	if err != nil {
 		return nil, invalid("time_offset", "want ±HH:MM, got %q", s)
 	}
 	_, off := t.Zone()
-	return time.FixedZone("", off), nil
+	loc := time.FixedZone("", off)
+	zones.Store(strings.Clone(s), loc)
+	return loc, nil
 }
 
 // MergeObject returns obj (a raw JSON object or nil) with fields added at the
@@ -440,7 +477,13 @@ func (d decoder) decodeActor(v []byte) (*Actor, error) {
 	if !ok || err != nil {
 		return nil, err
 	}
-	a := new(Actor)
+	var a *Actor
+	if d.reuse != nil {
+		a = &d.reuse.a
+		*a = Actor{}
+	} else {
+		a = new(Actor)
+	}
 	for _, f := range fs {
 		switch string(f.Key) {
 		case "type":
@@ -465,7 +508,13 @@ func (d decoder) decodeTarget(v []byte) (*Target, error) {
 	if !ok || err != nil {
 		return nil, err
 	}
-	t := new(Target)
+	var t *Target
+	if d.reuse != nil {
+		t = &d.reuse.t
+		*t = Target{}
+	} else {
+		t = new(Target)
+	}
 	for _, f := range fs {
 		switch string(f.Key) {
 		case "type":
@@ -525,7 +574,13 @@ func (d decoder) decodeSeq(v []byte) (*Seq, error) {
 	if !ok || err != nil {
 		return nil, err
 	}
-	s := new(Seq)
+	var s *Seq
+	if d.reuse != nil {
+		s = &d.reuse.s
+		*s = Seq{}
+	} else {
+		s = new(Seq)
+	}
 	for _, f := range fs {
 		switch string(f.Key) {
 		case "stream":
@@ -536,7 +591,7 @@ func (d decoder) decodeSeq(v []byte) (*Seq, error) {
 			if rawjson.KindOf(f.Value) != rawjson.Number {
 				return nil, invalid("seq.n", "must be a positive integer")
 			}
-			if s.N, err = strconv.ParseUint(string(f.Value), 10, 64); err != nil {
+			if s.N, err = strconv.ParseUint(unsafe.String(unsafe.SliceData(f.Value), len(f.Value)), 10, 64); err != nil {
 				return nil, invalid("seq.n", "must be a positive integer, got %s", f.Value)
 			}
 		default:
