@@ -2,6 +2,7 @@ package parquetfile
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"runtime"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/gzip"
+	"github.com/parquet-go/parquet-go"
 
 	"github.com/kansa-audit/kansa/internal/event"
 )
@@ -188,4 +190,52 @@ func BenchmarkArchiveBatch(b *testing.B) {
 
 func sortName(s Sort) string {
 	return map[Sort]string{SortTarget: "target", SortActor: "actor", SortTime: "time"}[s]
+}
+
+// BenchmarkColumnBytes reports where a Parquet archive's bytes go, per
+// event over 8 batches written as the archive writes them (one file per
+// tenant/day partition): each column chunk (pages, dictionary, headers),
+// the bloom filters, the column and offset indexes, and the footers. The
+// parts add up to the files' size.
+func BenchmarkColumnBytes(b *testing.B) {
+	bs := batches(b, 8)
+	for b.Loop() {
+		parts := map[string]int64{}
+		var total, events int64
+		for _, bt := range bs {
+			for _, p := range partition(b, bt) {
+				var buf bytes.Buffer
+				st, err := Write(&buf, p, Options{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				total += st.Bytes
+				events += int64(st.Rows)
+				f, err := parquet.OpenFile(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+				if err != nil {
+					b.Fatal(err)
+				}
+				data := buf.Bytes()
+				parts["footer"] += int64(binary.LittleEndian.Uint32(data[len(data)-8:])) + 8
+				parts["magic"] += 4
+				for _, rg := range f.Metadata().RowGroups {
+					for _, cc := range rg.Columns {
+						name := cc.MetaData.PathInSchema[0]
+						parts[name] += cc.MetaData.TotalCompressedSize
+						parts["bloom"] += int64(cc.MetaData.BloomFilterLength)
+						parts["index"] += int64(cc.ColumnIndexLength + cc.OffsetIndexLength)
+					}
+				}
+			}
+		}
+		var sum int64
+		for name, n := range parts {
+			sum += n
+			b.ReportMetric(float64(n)/float64(events), name+"-B/event")
+		}
+		if sum != total {
+			b.Fatalf("parts add up to %d bytes, files have %d", sum, total)
+		}
+		b.ReportMetric(float64(total)/float64(events), "B/event")
+	}
 }

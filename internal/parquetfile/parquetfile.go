@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"io"
+	"iter"
 	"math"
 	"slices"
 	"strings"
@@ -133,88 +134,90 @@ type rec struct {
 	Original     string
 }
 
-// row is a rec as a Parquet row; the field order is the column order
-// (SCHEMA.md). Optional columns are pointers, nil for null: parquet-go
-// v0.32's handling of zero values in non-pointer optional fields writes
-// some "" as values and others as nulls (and upstream is changing it to
-// "never null", parquet-go#480), so nullness is made explicit.
+// row declares the files' schema; the field order is the column order
+// (SCHEMA.md). No value of it is ever built: Write fills each column
+// directly from the recs (see columns), with its nulls explicit, so the
+// Go zero values here mean nothing.
 type row struct {
-	ID           string  `parquet:"id"`
-	Time         int64   `parquet:"time,timestamp(microsecond:utc),delta"`
-	TimeOffset   *string `parquet:"time_offset,optional,dict"`
-	Action       string  `parquet:"action,dict"`
-	Outcome      string  `parquet:"outcome,dict"`
-	ActorType    *string `parquet:"actor_type,optional,dict"`
-	ActorID      *string `parquet:"actor_id,optional,dict"`
-	ActorName    *string `parquet:"actor_name,optional,dict"`
-	TargetType   *string `parquet:"target_type,optional,dict"`
-	TargetID     *string `parquet:"target_id,optional"`
-	TargetSchema *string `parquet:"target_schema,optional,dict"`
-	TargetTable  *string `parquet:"target_table,optional,dict"`
-	Tenant       string  `parquet:"tenant,dict"`
-	Source       string  `parquet:"source,dict"`
-	RequestID    *string `parquet:"request_id,optional"`
-	IP           *string `parquet:"ip,optional,dict"`
-	UserAgent    *string `parquet:"user_agent,optional,dict"`
-	Endpoint     *string `parquet:"endpoint,optional,dict"`
-	Caller       *string `parquet:"caller,optional,dict"`
-	TraceID      *string `parquet:"trace_id,optional"`
-	Host         *string `parquet:"host,optional,dict"`
-	SeqStream    *string `parquet:"seq_stream,optional,dict"`
-	SeqN         *int64  `parquet:"seq_n,optional"`
-	Changes      *string `parquet:"changes,optional"`
-	Meta         *string `parquet:"meta,optional"`
-	Origin       *string `parquet:"origin,optional"`
-	ReceivedAt   *int64  `parquet:"received_at,optional,timestamp(microsecond:utc)"`
-	Original     *string `parquet:"original,optional"`
+	ID           string `parquet:"id"`
+	Time         int64  `parquet:"time,timestamp(microsecond:utc),delta"`
+	TimeOffset   string `parquet:"time_offset,optional,dict"`
+	Action       string `parquet:"action,dict"`
+	Outcome      string `parquet:"outcome,dict"`
+	ActorType    string `parquet:"actor_type,optional,dict"`
+	ActorID      string `parquet:"actor_id,optional,dict"`
+	ActorName    string `parquet:"actor_name,optional,dict"`
+	TargetType   string `parquet:"target_type,optional,dict"`
+	TargetID     string `parquet:"target_id,optional"`
+	TargetSchema string `parquet:"target_schema,optional,dict"`
+	TargetTable  string `parquet:"target_table,optional,dict"`
+	Tenant       string `parquet:"tenant,dict"`
+	Source       string `parquet:"source,dict"`
+	RequestID    string `parquet:"request_id,optional"`
+	IP           string `parquet:"ip,optional,dict"`
+	UserAgent    string `parquet:"user_agent,optional,dict"`
+	Endpoint     string `parquet:"endpoint,optional,dict"`
+	Caller       string `parquet:"caller,optional,dict"`
+	TraceID      string `parquet:"trace_id,optional"`
+	Host         string `parquet:"host,optional,dict"`
+	SeqStream    string `parquet:"seq_stream,optional,dict"`
+	SeqN         int64  `parquet:"seq_n,optional,delta"`
+	Changes      string `parquet:"changes,optional"`
+	Meta         string `parquet:"meta,optional"`
+	Origin       string `parquet:"origin,optional"`
+	ReceivedAt   int64  `parquet:"received_at,optional,timestamp(microsecond:utc),delta"`
+	Original     string `parquet:"original,optional"`
 }
 
-// row points r's present fields into a row; it allocates nothing.
-func (r *rec) row() row {
-	return row{
-		ID:           r.ID,
-		Time:         r.Time,
-		TimeOffset:   optString(&r.TimeOffset),
-		Action:       r.Action,
-		Outcome:      r.Outcome,
-		ActorType:    optString(&r.ActorType),
-		ActorID:      optString(&r.ActorID),
-		ActorName:    optString(&r.ActorName),
-		TargetType:   optString(&r.TargetType),
-		TargetID:     optString(&r.TargetID),
-		TargetSchema: optString(&r.TargetSchema),
-		TargetTable:  optString(&r.TargetTable),
-		Tenant:       r.Tenant,
-		Source:       r.Source,
-		RequestID:    optString(&r.RequestID),
-		IP:           optString(&r.IP),
-		UserAgent:    optString(&r.UserAgent),
-		Endpoint:     optString(&r.Endpoint),
-		Caller:       optString(&r.Caller),
-		TraceID:      optString(&r.TraceID),
-		Host:         optString(&r.Host),
-		SeqStream:    optString(&r.SeqStream),
-		SeqN:         optInt(&r.SeqN),
-		Changes:      optString(&r.Changes),
-		Meta:         optString(&r.Meta),
-		Origin:       optString(&r.Origin),
-		ReceivedAt:   optInt(&r.ReceivedAt),
-		Original:     optString(&r.Original),
-	}
+// column reads one column's value from a rec: str for byte array columns,
+// num for int64 ones. A zero value is null in an optional column.
+type column struct {
+	str func(*rec) string
+	num func(*rec) int64
 }
 
-func optString(s *string) *string {
-	if *s == "" {
-		return nil
-	}
-	return s
+// columns are the accessors in schema order; init checks them against row.
+var columns = []column{
+	{str: func(r *rec) string { return r.ID }},
+	{num: func(r *rec) int64 { return r.Time }},
+	{str: func(r *rec) string { return r.TimeOffset }},
+	{str: func(r *rec) string { return r.Action }},
+	{str: func(r *rec) string { return r.Outcome }},
+	{str: func(r *rec) string { return r.ActorType }},
+	{str: func(r *rec) string { return r.ActorID }},
+	{str: func(r *rec) string { return r.ActorName }},
+	{str: func(r *rec) string { return r.TargetType }},
+	{str: func(r *rec) string { return r.TargetID }},
+	{str: func(r *rec) string { return r.TargetSchema }},
+	{str: func(r *rec) string { return r.TargetTable }},
+	{str: func(r *rec) string { return r.Tenant }},
+	{str: func(r *rec) string { return r.Source }},
+	{str: func(r *rec) string { return r.RequestID }},
+	{str: func(r *rec) string { return r.IP }},
+	{str: func(r *rec) string { return r.UserAgent }},
+	{str: func(r *rec) string { return r.Endpoint }},
+	{str: func(r *rec) string { return r.Caller }},
+	{str: func(r *rec) string { return r.TraceID }},
+	{str: func(r *rec) string { return r.Host }},
+	{str: func(r *rec) string { return r.SeqStream }},
+	{num: func(r *rec) int64 { return r.SeqN }},
+	{str: func(r *rec) string { return r.Changes }},
+	{str: func(r *rec) string { return r.Meta }},
+	{str: func(r *rec) string { return r.Origin }},
+	{num: func(r *rec) int64 { return r.ReceivedAt }},
+	{str: func(r *rec) string { return r.Original }},
 }
 
-func optInt(n *int64) *int64 {
-	if *n == 0 {
-		return nil
+func init() {
+	fields := Schema.Fields()
+	if len(fields) != len(columns) {
+		panic("parquetfile: columns do not match the schema")
 	}
-	return n
+	for i, f := range fields {
+		if (f.Type().Kind() == parquet.Int64) != (columns[i].num != nil) {
+			panic("parquetfile: column " + f.Name() + " has the wrong accessor")
+		}
+	}
 }
 
 // size estimates the row's uncompressed bytes, for cutting row groups.
@@ -262,8 +265,9 @@ func Write(w io.Writer, events [][]byte, opts Options) (Stats, error) {
 
 	rows := make([]rec, len(events))
 	var st Stats
+	var f filler
 	for i, line := range events {
-		if err := fill(&rows[i], line); err != nil {
+		if err := f.fill(&rows[i], line); err != nil {
 			return Stats{}, fmt.Errorf("parquet: event %d: %w", i, err)
 		}
 		t := rows[i].Time
@@ -274,51 +278,30 @@ func Write(w io.Writer, events [][]byte, opts Options) (Stats, error) {
 			st.TimeMax = t
 		}
 	}
-	order := sortRows(rows, opts.Sort)
+	// Put the rows in order once, so that each column's pass below reads
+	// them sequentially rather than all over memory.
+	sorted := make([]rec, len(rows))
+	for j, i := range sortRows(rows, opts.Sort) {
+		sorted[j] = rows[i]
+	}
+	rows = sorted
 
 	cw := &countingWriter{w: w}
-	pw := parquet.NewGenericWriter[row](cw, writerOptions(rows, order, opts)...)
-	const chunk = 256 // rows copied into sorted order at a time
-	buf := make([]row, 0, chunk)
-	var groupBytes int64
-	groupRows := 0
-	flush := func() error {
-		if len(buf) == 0 {
-			return nil
-		}
-		_, err := pw.Write(buf)
-		clear(buf) // drop references to the input
-		buf = buf[:0]
-		return err
-	}
-	for _, i := range order {
-		r := &rows[i]
-		sz := r.size()
-		if groupRows > 0 && (groupRows >= opts.RowGroupRows || groupBytes+sz > opts.RowGroupBytes) {
-			if err := flush(); err != nil {
-				return Stats{}, fmt.Errorf("parquet: write rows: %w", err)
-			}
-			if err := pw.Flush(); err != nil {
-				return Stats{}, fmt.Errorf("parquet: write row group: %w", err)
-			}
-			st.RowGroups++
-			groupBytes, groupRows = 0, 0
-		}
-		buf = append(buf, r.row())
-		groupBytes += sz
-		groupRows++
-		if len(buf) == chunk {
-			if err := flush(); err != nil {
-				return Stats{}, fmt.Errorf("parquet: write rows: %w", err)
+	pw := parquet.NewGenericWriter[any](cw, writerOptions(rows, opts)...)
+	var vals []parquet.Value
+	for g := range rowGroups(rows, opts) {
+		for c, cwr := range pw.ColumnWriters() {
+			vals = columnValues(vals[:0], g, c)
+			if _, err := cwr.WriteRowValues(vals); err != nil {
+				return Stats{}, fmt.Errorf("parquet: write column %s: %w", Schema.Fields()[c].Name(), err)
 			}
 		}
-	}
-	if err := flush(); err != nil {
-		return Stats{}, fmt.Errorf("parquet: write rows: %w", err)
-	}
-	if groupRows > 0 {
+		if err := pw.Flush(); err != nil {
+			return Stats{}, fmt.Errorf("parquet: write row group: %w", err)
+		}
 		st.RowGroups++
 	}
+	clear(vals) // drop references to the input
 	if err := pw.Close(); err != nil {
 		return Stats{}, fmt.Errorf("parquet: close file: %w", err)
 	}
@@ -327,7 +310,61 @@ func Write(w io.Writer, events [][]byte, opts Options) (Stats, error) {
 	return st, nil
 }
 
-func writerOptions(rows []rec, order []int32, opts Options) []parquet.WriterOption {
+// rowGroups cuts rows into row groups by opts' limits.
+func rowGroups(rows []rec, opts Options) iter.Seq[[]rec] {
+	return func(yield func([]rec) bool) {
+		start := 0
+		var bytes int64
+		for i := range rows {
+			sz := rows[i].size()
+			if n := i - start; n > 0 && (n >= opts.RowGroupRows || bytes+sz > opts.RowGroupBytes) {
+				if !yield(rows[start:i]) {
+					return
+				}
+				start, bytes = i, 0
+			}
+			bytes += sz
+		}
+		if start < len(rows) {
+			yield(rows[start:])
+		}
+	}
+}
+
+// columnValues appends column c of rows to vals, with the
+// definition levels of an optional column: 1 for a value, 0 for null.
+// Byte array values alias the recs' strings; the column writer copies them.
+func columnValues(vals []parquet.Value, rows []rec, c int) []parquet.Value {
+	optional := Schema.Fields()[c].Optional()
+	col := columns[c]
+	for i := range rows {
+		r := &rows[i]
+		var v parquet.Value
+		if col.num != nil {
+			n := col.num(r)
+			if optional && n == 0 {
+				vals = append(vals, parquet.NullValue().Level(0, 0, c))
+				continue
+			}
+			v = parquet.Int64Value(n)
+		} else {
+			s := col.str(r)
+			if optional && s == "" {
+				vals = append(vals, parquet.NullValue().Level(0, 0, c))
+				continue
+			}
+			v = parquet.ByteArrayValue(unsafe.Slice(unsafe.StringData(s), len(s)))
+		}
+		def := 0
+		if optional {
+			def = 1
+		}
+		vals = append(vals, v.Level(0, def, c))
+	}
+	return vals
+}
+
+func writerOptions(rows []rec, opts Options) []parquet.WriterOption {
 	var sorting []parquet.SortingColumn
 	for _, c := range opts.Sort.Columns() {
 		sorting = append(sorting, parquet.NullsFirst(parquet.Ascending(c)))
@@ -340,6 +377,8 @@ func writerOptions(rows []rec, order []int32, opts Options) []parquet.WriterOpti
 		// repeating them in every page header costs 3 bytes an event
 		// (whole changes values) for nothing.
 		parquet.DataPageStatistics(false),
+		parquet.SkipPageBounds("changes"), parquet.SkipPageBounds("meta"),
+		parquet.SkipPageBounds("origin"), parquet.SkipPageBounds("original"),
 		parquet.SortingWriterConfig(parquet.SortingColumns(sorting...)),
 		parquet.CreatedBy("kansa", FormatVersion, ""),
 		parquet.KeyValueMetadata("kansa.schema", event.Schema),
@@ -349,7 +388,7 @@ func writerOptions(rows []rec, order []int32, opts Options) []parquet.WriterOpti
 	if opts.BloomBits > 0 && len(rows) > 0 {
 		var filters []parquet.BloomFilterColumn
 		for _, c := range bloomColumns {
-			filters = append(filters, parquet.SplitBlockFilter(bloomBits(rows, order, c, opts.BloomBits), c))
+			filters = append(filters, parquet.SplitBlockFilter(bloomBits(rows, c, opts.BloomBits), c))
 		}
 		o = append(o, parquet.BloomFilters(filters...))
 	}
@@ -362,7 +401,7 @@ func writerOptions(rows []rec, order []int32, opts Options) []parquet.WriterOpti
 // value count otherwise, so that a column whose values repeat gets a
 // proportionally smaller filter. A dictionary that falls back to plain
 // encoding makes the filter larger than needed, never less selective.
-func bloomBits(rows []rec, order []int32, column string, perDistinct int) uint {
+func bloomBits(rows []rec, column string, perDistinct int) uint {
 	if leaf, ok := Schema.Lookup(column); ok && leaf.Node.Encoding() != nil &&
 		leaf.Node.Encoding().Encoding() == format.RLEDictionary {
 		return uint(perDistinct)
@@ -372,15 +411,19 @@ func bloomBits(rows []rec, order []int32, column string, perDistinct int) uint {
 		"target_id":  func(r *rec) string { return r.TargetID },
 		"request_id": func(r *rec) string { return r.RequestID },
 	}[column]
-	seen := make(map[string]struct{}, len(rows))
+	seen := make(map[string]struct{}, len(rows)/2)
 	n := 0
-	for _, i := range order {
+	prev := ""
+	for i := range rows {
 		v := get(&rows[i])
 		if v == "" {
 			continue
 		}
 		n++
-		seen[v] = struct{}{}
+		if v != prev { // runs are common in sorted rows: a request's events
+			seen[v] = struct{}{}
+			prev = v
+		}
 	}
 	if n == 0 {
 		return 1
@@ -389,9 +432,15 @@ func bloomBits(rows []rec, order []int32, column string, perDistinct int) uint {
 	return uint(max(1, bits))
 }
 
+// filler decodes events into recs, reusing its storage.
+type filler struct {
+	dec     event.Decoder
+	offsets map[int]string // formatted time offsets
+}
+
 // fill decodes one stored event into r. Strings alias line.
-func fill(r *rec, line []byte) error {
-	e, err := event.DecodeAliased(line)
+func (f *filler) fill(r *rec, line []byte) error {
+	e, err := f.dec.Decode(line)
 	if err != nil {
 		return err
 	}
@@ -415,7 +464,15 @@ func fill(r *rec, line []byte) error {
 		Original:  aliasString(e.Original),
 	}
 	if _, off := e.Time.Zone(); off != 0 {
-		r.TimeOffset = formatOffset(off)
+		s, ok := f.offsets[off]
+		if !ok {
+			s = formatOffset(off)
+			if f.offsets == nil {
+				f.offsets = make(map[int]string)
+			}
+			f.offsets[off] = s
+		}
+		r.TimeOffset = s
 	}
 	if a := e.Actor; a != nil {
 		r.ActorType, r.ActorID, r.ActorName = a.Type, a.ID, a.Name
@@ -458,30 +515,52 @@ func formatOffset(off int) string {
 
 // sortRows returns the rows' indexes in s's order, ties broken by id and
 // then by input order, so the result does not depend on the sort algorithm.
+// The string part of the key (tenant, type, id) is ranked once per
+// distinct value, so the sort itself compares integers.
 func sortRows(rows []rec, s Sort) []int32 {
-	order := make([]int32, len(rows))
-	for i := range order {
-		order[i] = int32(i)
+	type item struct {
+		rank uint32
+		time int64
+		i    int32
 	}
-	var key func(a, b *rec) int
-	switch s {
-	case SortTarget:
-		key = func(a, b *rec) int {
-			return cmp.Or(strings.Compare(a.Tenant, b.Tenant), strings.Compare(a.TargetType, b.TargetType),
-				strings.Compare(a.TargetID, b.TargetID), cmp.Compare(a.Time, b.Time))
+	items := make([]item, len(rows))
+	if s != SortTime {
+		key := func(r *rec) [3]string { return [3]string{r.Tenant, r.ActorType, r.ActorID} }
+		if s == SortTarget {
+			key = func(r *rec) [3]string { return [3]string{r.Tenant, r.TargetType, r.TargetID} }
 		}
-	case SortTime:
-		key = func(a, b *rec) int { return cmp.Compare(a.Time, b.Time) }
-	default:
-		key = func(a, b *rec) int {
-			return cmp.Or(strings.Compare(a.Tenant, b.Tenant), strings.Compare(a.ActorType, b.ActorType),
-				strings.Compare(a.ActorID, b.ActorID), cmp.Compare(a.Time, b.Time))
+		ranks := make(map[[3]string]uint32)
+		var distinct [][3]string
+		for i := range rows {
+			k := key(&rows[i])
+			if _, ok := ranks[k]; !ok {
+				ranks[k] = 0
+				distinct = append(distinct, k)
+			}
+		}
+		slices.SortFunc(distinct, func(a, b [3]string) int {
+			return cmp.Or(strings.Compare(a[0], b[0]), strings.Compare(a[1], b[1]), strings.Compare(a[2], b[2]))
+		})
+		for r, k := range distinct {
+			ranks[k] = uint32(r)
+		}
+		for i := range rows {
+			items[i].rank = ranks[key(&rows[i])]
 		}
 	}
-	slices.SortFunc(order, func(i, j int32) int {
-		a, b := &rows[i], &rows[j]
-		return cmp.Or(key(a, b), strings.Compare(a.ID, b.ID), cmp.Compare(i, j))
+	for i := range rows {
+		items[i].time, items[i].i = rows[i].Time, int32(i)
+	}
+	slices.SortFunc(items, func(a, b item) int {
+		if c := cmp.Or(cmp.Compare(a.rank, b.rank), cmp.Compare(a.time, b.time)); c != 0 {
+			return c
+		}
+		return cmp.Or(strings.Compare(rows[a.i].ID, rows[b.i].ID), cmp.Compare(a.i, b.i))
 	})
+	order := make([]int32, len(rows))
+	for j, it := range items {
+		order[j] = it.i
+	}
 	return order
 }
 
