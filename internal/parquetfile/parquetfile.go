@@ -2,12 +2,15 @@ package parquetfile
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"io"
 	"iter"
 	"math"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"unsafe"
 
 	"github.com/parquet-go/parquet-go"
@@ -288,26 +291,72 @@ func Write(w io.Writer, events [][]byte, opts Options) (Stats, error) {
 
 	cw := &countingWriter{w: w}
 	pw := parquet.NewGenericWriter[any](cw, writerOptions(rows, opts)...)
-	var vals []parquet.Value
 	for g := range rowGroups(rows, opts) {
-		for c, cwr := range pw.ColumnWriters() {
-			vals = columnValues(vals[:0], g, c)
-			if _, err := cwr.WriteRowValues(vals); err != nil {
-				return Stats{}, fmt.Errorf("parquet: write column %s: %w", Schema.Fields()[c].Name(), err)
-			}
+		if err := writeColumns(pw.ColumnWriters(), g); err != nil {
+			return Stats{}, err
 		}
 		if err := pw.Flush(); err != nil {
 			return Stats{}, fmt.Errorf("parquet: write row group: %w", err)
 		}
 		st.RowGroups++
 	}
-	clear(vals) // drop references to the input
 	if err := pw.Close(); err != nil {
 		return Stats{}, fmt.Errorf("parquet: close file: %w", err)
 	}
 	st.Rows = len(rows)
 	st.Bytes = cw.n
 	return st, nil
+}
+
+// heavyFirst is the columns in the order they are handed to the encoding
+// goroutines: the costliest (long or high-entropy values) first, so that
+// none of them starts last and leaves the other cores idle.
+var heavyFirst = func() []int {
+	first := []string{"changes", "id", "request_id", "original", "meta", "target_id", "trace_id", "origin", "time", "received_at"}
+	var order []int
+	for _, name := range first {
+		leaf, _ := Schema.Lookup(name)
+		order = append(order, leaf.ColumnIndex)
+	}
+	for i := range columns {
+		if !slices.Contains(order, i) {
+			order = append(order, i)
+		}
+	}
+	return order
+}()
+
+// writeColumns writes one row group's columns, spread over one goroutine
+// per core. Each column has its own writer, and a column's bytes do not
+// depend on which goroutine encoded it.
+func writeColumns(cws []*parquet.ColumnWriter, rows []rec) error {
+	next := make(chan int, len(heavyFirst))
+	for _, c := range heavyFirst {
+		next <- c
+	}
+	close(next)
+	errs := make([]error, len(cws))
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(cws)) {
+		wg.Go(func() {
+			var vals []parquet.Value
+			for c := range next {
+				vals = columnValues(vals[:0], rows, c)
+				_, err := cws[c].WriteRowValues(vals)
+				if err == nil {
+					// The last page too, which the row group's flush
+					// would otherwise encode on one goroutine.
+					err = cws[c].Flush()
+				}
+				if err != nil {
+					errs[c] = fmt.Errorf("parquet: write column %s: %w", Schema.Fields()[c].Name(), err)
+				}
+			}
+			clear(vals) // drop references to the input
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // rowGroups cuts rows into row groups by opts' limits.
@@ -529,23 +578,34 @@ func sortRows(rows []rec, s Sort) []int32 {
 		if s == SortTarget {
 			key = func(r *rec) [3]string { return [3]string{r.Tenant, r.TargetType, r.TargetID} }
 		}
-		ranks := make(map[[3]string]uint32)
+		// Number the distinct keys in order of appearance (one map
+		// lookup per row), then turn the numbers into ranks.
+		seen := make(map[[3]string]uint32)
 		var distinct [][3]string
 		for i := range rows {
 			k := key(&rows[i])
-			if _, ok := ranks[k]; !ok {
-				ranks[k] = 0
+			n, ok := seen[k]
+			if !ok {
+				n = uint32(len(distinct))
+				seen[k] = n
 				distinct = append(distinct, k)
 			}
+			items[i].rank = n
 		}
-		slices.SortFunc(distinct, func(a, b [3]string) int {
+		byKey := make([]uint32, len(distinct))
+		for n := range byKey {
+			byKey[n] = uint32(n)
+		}
+		slices.SortFunc(byKey, func(x, y uint32) int {
+			a, b := &distinct[x], &distinct[y]
 			return cmp.Or(strings.Compare(a[0], b[0]), strings.Compare(a[1], b[1]), strings.Compare(a[2], b[2]))
 		})
-		for r, k := range distinct {
-			ranks[k] = uint32(r)
+		rank := make([]uint32, len(distinct))
+		for r, n := range byKey {
+			rank[n] = uint32(r)
 		}
-		for i := range rows {
-			items[i].rank = ranks[key(&rows[i])]
+		for i := range items {
+			items[i].rank = rank[items[i].rank]
 		}
 	}
 	for i := range rows {
