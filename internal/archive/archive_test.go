@@ -4,12 +4,14 @@ import (
 	"bytes"
 	stdgzip "compress/gzip"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -328,6 +330,60 @@ func TestParquetConversionFailure(t *testing.T) {
 		ReadLines(ctx, store, f.Key, func(l []byte) error { lines = append(lines, string(l)); return nil })
 		if len(lines) != 1 || !strings.Contains(lines[0], `"error_type":"parquet"`) || !strings.Contains(lines[0], "seq.n") || !strings.Contains(lines[0], `huge`) {
 			t.Fatalf("reject %q: want the event and why", lines)
+		}
+	}
+}
+
+// failingStore fails every Put of a key containing bad.
+type failingStore struct {
+	objstore.Store
+	bad  string
+	mu   sync.Mutex
+	puts []string
+}
+
+var errInjected = errors.New("injected put failure")
+
+func (s *failingStore) Put(ctx context.Context, key string, data []byte) error {
+	s.mu.Lock()
+	s.puts = append(s.puts, key)
+	s.mu.Unlock()
+	if strings.Contains(key, s.bad) {
+		return errInjected
+	}
+	return s.Store.Put(ctx, key, data)
+}
+
+// TestWriteFailedPut: when one object of a batch cannot be put (NDJSON or
+// Parquet), Write returns that error, not a cancellation of the other
+// puts, and writes no manifest, so the batch is written again.
+func TestWriteFailedPut(t *testing.T) {
+	d1 := time.Date(2024, 8, 6, 1, 0, 0, 0, time.UTC)
+	var entries []record.Entry
+	for i, tenant := range []string{"a", "b", "c", "d", "e", "f"} {
+		entries = append(entries, entry(record.TypeEvent, d1, tenant,
+			`{"schema":"kansa.audit/v1","id":"`+strconv.Itoa(i)+`","time":"2024-08-06T01:00:00.000000Z","action":"update","source":"stdin","tenant":"`+tenant+`","outcome":"success"}`))
+	}
+	b := &Batch{First: 1, Last: uint64(len(entries)), Closed: d1, Entries: entries}
+	for _, bad := range []string{"tenant=c/year=2024/month=08/day=06/kansa-w1-00000000000000000001-00000000000000000006.ndjson.gz", ".parquet"} {
+		dir, _ := objstore.NewDir(t.TempDir())
+		store := &failingStore{Store: dir, bad: bad}
+		w, err := NewWriter(Config{Parquet: true}, store, "w1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write(context.Background(), b); !errors.Is(err, errInjected) {
+			t.Fatalf("put of %s failing: Write returned %v", bad, err)
+		}
+		tried := false
+		for _, k := range store.puts {
+			tried = tried || strings.Contains(k, bad)
+			if strings.HasPrefix(k, ManifestPrefix) {
+				t.Fatalf("put of %s failing: manifest %s written", bad, k)
+			}
+		}
+		if !tried {
+			t.Fatalf("no put of %s among %q", bad, store.puts)
 		}
 	}
 }
