@@ -9,6 +9,10 @@
 # 3. sustained: open loop at SUSTAINED_RATE (default 150,000) events/s in
 #    batches of 500, to show a rate at which the archive keeps up;
 # after each kansa run, how far its archive is behind its WAL.
+#
+# KANSA_CONFIG=FILE runs kansa serve with that config (for example Parquet
+# beside NDJSON into a MinIO bucket); MODES="throughput sustained" picks
+# phases.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-60}
@@ -25,7 +29,7 @@ settle() { # let the previous run's writeback and deletions finish
 }
 start_kansa() {
 	settle
-	"$work/kansa" serve --data "$work/kdata" --listen 127.0.0.1:7700 > "$work/kansa.out" 2> "$work/kansa.err" &
+	"$work/kansa" serve ${KANSA_CONFIG:+--config "$KANSA_CONFIG"} --data "$work/kdata" --listen 127.0.0.1:7700 > "$work/kansa.out" 2> "$work/kansa.err" &
 	pid=$!
 	until grep -q listening "$work/kansa.out" 2>/dev/null; do sleep 0.05; done
 }
@@ -40,7 +44,7 @@ load() { # url mode args...
 	"$work/httpload" -url "$url" -warmup 5s -duration "${secs}s" "$@" 2>&1 | grep -E '^(events acked|latency|client CPU)'
 }
 
-for mode in throughput latency sustained; do
+for mode in ${MODES:-throughput latency sustained}; do
 	case $mode in
 	throughput) args=(-mode throughput -conns 8 -batch 500) ;;
 	latency) args=(-mode latency -rate 50000 -batch 100 -conns 16) ;;

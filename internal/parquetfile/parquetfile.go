@@ -2,6 +2,7 @@ package parquetfile
 
 import (
 	"cmp"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -144,20 +145,20 @@ type rec struct {
 type row struct {
 	ID           string `parquet:"id"`
 	Time         int64  `parquet:"time,timestamp(microsecond:utc),delta"`
-	TimeOffset   string `parquet:"time_offset,optional,dict"`
+	TimeOffset   string `parquet:"time_offset,optional"`
 	Action       string `parquet:"action,dict"`
 	Outcome      string `parquet:"outcome,dict"`
-	ActorType    string `parquet:"actor_type,optional,dict"`
-	ActorID      string `parquet:"actor_id,optional,dict"`
+	ActorType    string `parquet:"actor_type,optional"`
+	ActorID      string `parquet:"actor_id,optional"`
 	ActorName    string `parquet:"actor_name,optional,dict"`
 	TargetType   string `parquet:"target_type,optional,dict"`
 	TargetID     string `parquet:"target_id,optional"`
-	TargetSchema string `parquet:"target_schema,optional,dict"`
+	TargetSchema string `parquet:"target_schema,optional"`
 	TargetTable  string `parquet:"target_table,optional,dict"`
-	Tenant       string `parquet:"tenant,dict"`
+	Tenant       string `parquet:"tenant"`
 	Source       string `parquet:"source,dict"`
 	RequestID    string `parquet:"request_id,optional"`
-	IP           string `parquet:"ip,optional,dict"`
+	IP           string `parquet:"ip,optional"`
 	UserAgent    string `parquet:"user_agent,optional,dict"`
 	Endpoint     string `parquet:"endpoint,optional,dict"`
 	Caller       string `parquet:"caller,optional,dict"`
@@ -564,58 +565,70 @@ func formatOffset(off int) string {
 
 // sortRows returns the rows' indexes in s's order, ties broken by id and
 // then by input order, so the result does not depend on the sort algorithm.
-// The string part of the key (tenant, type, id) is ranked once per
-// distinct value, so the sort itself compares integers.
+// The sort compares integers where it can: the (tenant, type) pairs, which
+// are few, are ranked once, and the first 8 bytes of each actor or target
+// id are compared as one number; whole ids are compared only when those
+// bytes are equal.
 func sortRows(rows []rec, s Sort) []int32 {
 	type item struct {
-		rank uint32
-		time int64
-		i    int32
+		group uint32 // rank of (tenant, type)
+		pre   uint64 // the id's first 8 bytes, big-endian, zero-padded
+		time  int64
+		i     int32
+	}
+	id := func(r *rec) string { return r.ActorID }
+	typ := func(r *rec) string { return r.ActorType }
+	if s == SortTarget {
+		id = func(r *rec) string { return r.TargetID }
+		typ = func(r *rec) string { return r.TargetType }
 	}
 	items := make([]item, len(rows))
 	if s != SortTime {
-		key := func(r *rec) [3]string { return [3]string{r.Tenant, r.ActorType, r.ActorID} }
-		if s == SortTarget {
-			key = func(r *rec) [3]string { return [3]string{r.Tenant, r.TargetType, r.TargetID} }
-		}
-		// Number the distinct keys in order of appearance (one map
-		// lookup per row), then turn the numbers into ranks.
-		seen := make(map[[3]string]uint32)
-		var distinct [][3]string
+		seen := make(map[[2]string]uint32)
+		var groups [][2]string
 		for i := range rows {
-			k := key(&rows[i])
-			n, ok := seen[k]
+			r := &rows[i]
+			k := [2]string{r.Tenant, typ(r)}
+			g, ok := seen[k]
 			if !ok {
-				n = uint32(len(distinct))
-				seen[k] = n
-				distinct = append(distinct, k)
+				g = uint32(len(groups))
+				seen[k] = g
+				groups = append(groups, k)
 			}
-			items[i].rank = n
+			var b [8]byte
+			copy(b[:], id(r))
+			items[i].group, items[i].pre = g, binary.BigEndian.Uint64(b[:])
 		}
-		byKey := make([]uint32, len(distinct))
-		for n := range byKey {
-			byKey[n] = uint32(n)
+		byKey := make([]uint32, len(groups))
+		for g := range byKey {
+			byKey[g] = uint32(g)
 		}
 		slices.SortFunc(byKey, func(x, y uint32) int {
-			a, b := &distinct[x], &distinct[y]
-			return cmp.Or(strings.Compare(a[0], b[0]), strings.Compare(a[1], b[1]), strings.Compare(a[2], b[2]))
+			a, b := groups[x], groups[y]
+			return cmp.Or(strings.Compare(a[0], b[0]), strings.Compare(a[1], b[1]))
 		})
-		rank := make([]uint32, len(distinct))
-		for r, n := range byKey {
-			rank[n] = uint32(r)
+		rank := make([]uint32, len(groups))
+		for r, g := range byKey {
+			rank[g] = uint32(r)
 		}
 		for i := range items {
-			items[i].rank = rank[items[i].rank]
+			items[i].group = rank[items[i].group]
 		}
 	}
 	for i := range rows {
 		items[i].time, items[i].i = rows[i].Time, int32(i)
 	}
 	slices.SortFunc(items, func(a, b item) int {
-		if c := cmp.Or(cmp.Compare(a.rank, b.rank), cmp.Compare(a.time, b.time)); c != 0 {
+		if c := cmp.Or(cmp.Compare(a.group, b.group), cmp.Compare(a.pre, b.pre)); c != 0 {
 			return c
 		}
-		return cmp.Or(strings.Compare(rows[a.i].ID, rows[b.i].ID), cmp.Compare(a.i, b.i))
+		ra, rb := &rows[a.i], &rows[b.i]
+		if s != SortTime {
+			if c := strings.Compare(id(ra), id(rb)); c != 0 {
+				return c
+			}
+		}
+		return cmp.Or(cmp.Compare(a.time, b.time), strings.Compare(ra.ID, rb.ID), cmp.Compare(a.i, b.i))
 	})
 	order := make([]int32, len(rows))
 	for j, it := range items {

@@ -2,8 +2,11 @@ package parquetfile
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"reflect"
 	"slices"
 	"strings"
@@ -337,7 +340,7 @@ func TestFileMetadata(t *testing.T) {
 				t.Errorf("%s: bloom filter %v, want %v", name, hasBloom, wantBloom)
 			}
 			dict := slices.Contains(c.MetaData.Encoding, format.RLEDictionary)
-			if wantDict := map[string]bool{"action": true, "tenant": true, "user_agent": true, "endpoint": true, "actor_type": true}[name]; wantDict && !dict {
+			if wantDict := map[string]bool{"action": true, "source": true, "user_agent": true, "endpoint": true, "target_type": true}[name]; wantDict && !dict {
 				t.Errorf("%s: encodings %v, want dictionary", name, c.MetaData.Encoding)
 			}
 		}
@@ -533,6 +536,46 @@ func TestConcurrentWrites(t *testing.T) {
 	for range 4 {
 		if err := <-errs; err != nil {
 			t.Error(err)
+		}
+	}
+}
+
+// TestSortRowsMatchesReference: the integer shortcuts of sortRows give the
+// order of comparing the key's strings, for ids that share 8-byte
+// prefixes, differ in length, contain zero bytes or are absent.
+func TestSortRowsMatchesReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	pick := func(vals ...string) string { return vals[rng.IntN(len(vals))] }
+	rows := make([]rec, 5000)
+	for i := range rows {
+		rows[i] = rec{
+			ID:         fmt.Sprintf("%08x", rng.Uint32()%4000),
+			Time:       int64(rng.IntN(50)),
+			Tenant:     pick("acme", "beta", "acme2"),
+			ActorType:  pick("", "User", "Service"),
+			ActorID:    pick("", "12345678", "123456789", "1234567", "12345678\x00", "usr_00000001", "usr_00000002", "usr_0000000", "9", "10"),
+			TargetType: pick("Order", "User", ""),
+			TargetID:   pick("", "17", "170", "orders/1234567890", "orders/1234567891", "orders/12345678"),
+		}
+	}
+	for _, s := range []Sort{SortActor, SortTarget, SortTime} {
+		want := make([]int32, len(rows))
+		for i := range want {
+			want[i] = int32(i)
+		}
+		slices.SortFunc(want, func(i, j int32) int {
+			a, b := &rows[i], &rows[j]
+			var c int
+			switch s {
+			case SortActor:
+				c = cmp.Or(strings.Compare(a.Tenant, b.Tenant), strings.Compare(a.ActorType, b.ActorType), strings.Compare(a.ActorID, b.ActorID))
+			case SortTarget:
+				c = cmp.Or(strings.Compare(a.Tenant, b.Tenant), strings.Compare(a.TargetType, b.TargetType), strings.Compare(a.TargetID, b.TargetID))
+			}
+			return cmp.Or(c, cmp.Compare(a.Time, b.Time), strings.Compare(a.ID, b.ID), cmp.Compare(i, j))
+		})
+		if got := sortRows(rows, s); !slices.Equal(got, want) {
+			t.Errorf("%s: sortRows differs from comparing the key's strings", s)
 		}
 	}
 }
