@@ -58,7 +58,8 @@ func privateMinIO(t *testing.T) (endpoint string, script func(args ...string) st
 // (gzip NDJSON and Parquet); MinIO goes away for 30 s mid-stream, then
 // kansa is SIGKILLed while batches are being uploaded and restarted.
 // Every acknowledged event is in the bucket exactly once, and no object
-// was written twice with different bytes.
+// was written twice with different bytes; each source's events were
+// delivered in the order kansa accepted them.
 func TestS3OutageAndKill(t *testing.T) {
 	needBinary(t)
 	endpoint, minio := privateMinIO(t)
@@ -88,13 +89,15 @@ batch:
 	var acked sync.Map // id → true, once kansa answered 200 for it
 	var next atomic.Int64
 	var ackedN atomic.Int64
-	send := func(url string) bool { // one request of 50 events; false when kansa is gone
+	var requests atomic.Int64
+	send := func(url string) bool { // one request of 50 events of one source; false when kansa is gone
 		var b strings.Builder
 		var ids []string
+		source := []string{"app:a", "app:b"}[requests.Add(1)%2]
 		for range 50 {
 			id := fmt.Sprintf("s3-%d", next.Add(1))
 			ids = append(ids, id)
-			fmt.Fprintf(&b, `{"schema":"kansa.audit/v1","id":"%s","time":"2024-08-06T18:00:00+09:00","action":"update","actor":{"type":"User","id":"1"},"target":{"type":"Order","id":"%s"}}`+"\n", id, id)
+			fmt.Fprintf(&b, `{"schema":"kansa.audit/v1","id":"%s","time":"2024-08-06T18:00:00+09:00","action":"update","actor":{"type":"User","id":"1"},"target":{"type":"Order","id":"%s"},"source":"%s"}`+"\n", id, id, source)
 		}
 		resp, err := http.Post(url+"/v1/events", "application/x-ndjson", strings.NewReader(b.String()))
 		if err != nil {
@@ -172,6 +175,44 @@ batch:
 	}
 	if missing > 0 || dup > 0 {
 		t.Fatalf("%d acknowledged events missing, %d more than once, of %d acknowledged", missing, dup, ackedN.Load())
+	}
+	// In order per source: the archive, read in WAL order, has each
+	// source's events in the order they were sent (one request at a time),
+	// and the manifests, each written last for its batch, were stored in
+	// WAL order.
+	last := map[string]int{}
+	for _, e := range evs {
+		var n int
+		if _, err := fmt.Sscanf(e.ID, "s3-%d", &n); err != nil {
+			continue
+		}
+		if n <= last[e.Source] {
+			t.Fatalf("source %s: event %s archived after s3-%d", e.Source, e.ID, last[e.Source])
+		}
+		last[e.Source] = n
+	}
+	if len(last) != 2 {
+		t.Fatalf("sources in the archive: %v", last)
+	}
+	var prev time.Time
+	var prevKey string
+	pages := s3.NewListObjectsV2Paginator(st.Client(), &s3.ListObjectsV2Input{Bucket: aws.String("audit"), Prefix: aws.String("kansa/" + archive.ManifestPrefix)})
+	manifests := 0
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range page.Contents { // in key order, which is WAL order
+			if o.LastModified.Before(prev) {
+				t.Fatalf("manifest %s stored at %s, before %s at %s", *o.Key, o.LastModified, prevKey, prev)
+			}
+			prev, prevKey = *o.LastModified, *o.Key
+			manifests++
+		}
+	}
+	if manifests < 10 {
+		t.Fatalf("%d manifests", manifests)
 	}
 	// The Parquet files hold the same events.
 	pq := 0
