@@ -54,9 +54,14 @@ type Node struct {
 // configured, else the local directory.
 func openStore(cfg config.Config, dir string, log *slog.Logger) (objstore.Store, error) {
 	if cfg.Archive.S3.Bucket != "" {
+		s3cfg := cfg.Archive.S3
+		var err error
+		if s3cfg.Owner, err = ownerID(dir); err != nil {
+			return nil, err
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		st, err := s3store.New(ctx, cfg.Archive.S3, log.With("stage", "s3"))
+		st, err := s3store.New(ctx, s3cfg, log.With("stage", "s3"))
 		if err != nil {
 			return nil, fmt.Errorf("archive.s3: %w", err)
 		}
@@ -181,6 +186,24 @@ func (n *Node) closeFiles() error {
 
 // SocketPath returns the path of the data directory's socket.
 func SocketPath(dataDir string) string { return filepath.Join(dataDir, SocketName) }
+
+// ownerID returns the id kept in <dir>/owner-id, generating it on first
+// start: it names this data directory on the objects it writes, so that
+// the store can tell this collector's own earlier uploads from another
+// collector's (s3store.Config.Owner).
+func ownerID(dir string) (string, error) {
+	p := filepath.Join(dir, "owner-id")
+	if b, err := os.ReadFile(p); err == nil {
+		return strings.TrimSpace(string(b)), nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	id := rand.Text()
+	if err := objstore.WriteFile(p, []byte(id+"\n")); err != nil {
+		return "", fmt.Errorf("save owner id: %w", err)
+	}
+	return id, nil
+}
 
 // writerID returns the configured id, or the one kept in <dir>/writer-id,
 // generating it on first start.

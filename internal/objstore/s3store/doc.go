@@ -33,6 +33,13 @@
 // credentials need s3:GetObject besides s3:PutObject; search reads the
 // archive anyway.)
 //
+// One case of different bytes is not a collision: a collector restarted
+// with another kansa version or gzip level rebuilds a batch it had begun to
+// upload, and encodes it differently. Every object carries its collector's
+// owner id (Config.Owner, generated once per data directory) as the
+// metadata kansa-owner; an object with different bytes and this
+// collector's owner id is replaced, and the replacement logged.
+//
 // A server that answers 501 Not Implemented to the conditional request gets
 // a plain PutObject instead, and the store remembers to send plain ones from
 // then on (and logs that once): overwriting with the same bytes is what the

@@ -96,6 +96,13 @@ type Config struct {
 	// exists and the credentials reach it (HeadBucket): for a collector
 	// that must start while S3 is unreachable (its WAL keeps the events).
 	SkipBucketCheck bool `yaml:"skip_bucket_check"`
+	// Owner names the collector's data directory (not configured: kansa
+	// generates it). Every object carries it as the metadata kansa-owner,
+	// and an object already under a key with different bytes is replaced
+	// when it carries the same owner: this collector's own unfinished
+	// upload from before a restart with another version or gzip level.
+	// Empty: such an object is always ErrConflict.
+	Owner string `yaml:"-"`
 }
 
 // ObjectLock is a retention put on every object: retain-until is the time
@@ -125,6 +132,8 @@ type Store struct {
 	timeout     time.Duration // one request attempt
 	log         *slog.Logger
 	now         func() time.Time
+	meta        map[string]string // on every object: kansa-owner
+	owner       string
 
 	// plainPut is set once the server has answered a conditional write
 	// with 501: from then on, Put overwrites.
@@ -141,7 +150,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Store{bucket: cfg.Bucket, partSize: cfg.PartSize, concurrency: cfg.Concurrency,
-		timeout: cfg.RequestTimeout, log: log, now: time.Now}
+		timeout: cfg.RequestTimeout, log: log, now: time.Now, owner: cfg.Owner}
+	if cfg.Owner != "" {
+		s.meta = map[string]string{ownerKey: cfg.Owner}
+	}
 	if err := s.configure(&cfg); err != nil {
 		return nil, fmt.Errorf("s3: %w", err)
 	}
@@ -394,16 +406,38 @@ func (s *Store) Put(ctx context.Context, key string, data []byte) error {
 	}
 }
 
+// ownerKey is the user metadata naming the collector that wrote an
+// object (x-amz-meta-kansa-owner).
+const ownerKey = "kansa-owner"
+
 // same is Put's answer when an object was already under key: nil if it
-// holds data, ErrConflict if not.
+// holds data; the object replaced if this store's owner wrote it;
+// ErrConflict if not.
 func (s *Store) same(ctx context.Context, key string, data []byte) error {
 	have, err := s.Get(ctx, key)
 	if err != nil {
 		return fmt.Errorf("put %s: an object is already there, and reading it failed: %w", key, err)
 	}
+	if !bytes.Equal(have, data) && s.owner != "" {
+		head, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.bucket, Key: aws.String(s.prefix + key)})
+		if err != nil {
+			return fmt.Errorf("put %s: an object with other bytes is already there, and reading its metadata failed: %w", key, err)
+		}
+		if head.Metadata[ownerKey] == s.owner {
+			// A batch is rebuilt with the same keys after a restart; an
+			// upgrade or a new gzip level can change its bytes. The
+			// manifest, written last, is replaced with the files.
+			s.log.Warn("replacing an object this collector wrote before with other bytes (a batch rebuilt after a restart with another version or gzip level)",
+				"store", s.name, "key", key, "bytes_there", len(have), "bytes_now", len(data))
+			if err := s.upload(ctx, s.prefix+key, data, false); err != nil {
+				return fmt.Errorf("put %s: %w", key, err)
+			}
+			return nil
+		}
+	}
 	if !bytes.Equal(have, data) {
 		return fmt.Errorf("put %s: %w (%d bytes there, %d to write): two collectors with the same writer id? Give each its own. "+
-			"If this collector's gzip level or version changed while the batch was pending, delete the object to let it be written again",
+			"If the object was written by this collector before its data directory was replaced, delete the object to let it be written again",
 			key, ErrConflict, len(have), len(data))
 	}
 	s.log.Debug("object already stored with the same bytes (a retry)", "store", s.name, "key", key)
@@ -432,6 +466,7 @@ func (s *Store) upload(ctx context.Context, full string, data []byte, cond bool)
 			SSEKMSKeyId:               s.kmsKeyID,
 			ObjectLockMode:            s.lockMode,
 			ObjectLockRetainUntilDate: retain,
+			Metadata:                  s.meta,
 		})
 		return err
 	}
@@ -450,6 +485,7 @@ func (s *Store) uploadParts(ctx context.Context, full string, data []byte, ifNon
 		SSEKMSKeyId:               s.kmsKeyID,
 		ObjectLockMode:            s.lockMode,
 		ObjectLockRetainUntilDate: retain,
+		Metadata:                  s.meta,
 	})
 	if err != nil {
 		return fmt.Errorf("start multipart upload: %w", err)
