@@ -1,0 +1,526 @@
+// Package index is kansa's search index: postings by actor, record,
+// request and time over the events it is given, and the events
+// themselves, in a Pebble database. It answers one page of a lookup,
+// newest first, in well under a millisecond when its blocks are cached.
+// docs/search-index.md describes the design and the layout of keys.
+//
+// The index is derived data: Add is idempotent by event id, and the whole
+// index can be rebuilt from the archive.
+package index
+
+import (
+	"bytes"
+	"container/heap"
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/sstable"
+
+	"github.com/kansa-audit/kansa/internal/event"
+)
+
+// FormatVersion is the layout of keys and values; an index of another
+// version is refused (rebuild it with kansa reindex).
+const FormatVersion = "1"
+
+// Key kinds, the first byte of every key.
+const (
+	kindEvent   = 'e' // seq → stored line
+	kindID      = 'i' // event id → seq
+	kindActor   = 'a'
+	kindTarget  = 't'
+	kindRequest = 'r'
+	kindTime    = 'T' // every event, per tenant
+	kindTenant  = 'n' // tenant → nothing: the tenants seen
+	kindMeta    = 'm'
+)
+
+var (
+	metaVersion = []byte("mversion")
+	metaNextSeq = []byte("mnextseq")
+)
+
+// Options tune the index. The zero value gives the defaults.
+type Options struct {
+	// CacheBytes is the block cache; default 64 MiB.
+	CacheBytes int64
+	// MemTableBytes is the size of one memtable; default 16 MiB.
+	MemTableBytes uint64
+	// BlockBytes is the target size of a data block before compression;
+	// default 64 KiB (docs/benchmarks.md: the size/latency trade-off).
+	BlockBytes int
+}
+
+// Index is an open index. Its methods are safe for concurrent use; Add
+// calls are serialized.
+type Index struct {
+	db    *pebble.DB
+	cache *pebble.Cache
+	addMu sync.Mutex
+	next  uint64 // the seq the next added event gets
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open opens the index in dir, creating it if needed.
+func Open(dir string, opts Options) (*Index, error) {
+	if opts.CacheBytes <= 0 {
+		opts.CacheBytes = 64 << 20
+	}
+	if opts.MemTableBytes == 0 {
+		opts.MemTableBytes = 16 << 20
+	}
+	if opts.BlockBytes <= 0 {
+		opts.BlockBytes = 64 << 10
+	}
+	cache := pebble.NewCache(opts.CacheBytes)
+	po := &pebble.Options{
+		Cache:        cache,
+		MemTableSize: opts.MemTableBytes,
+		Logger:       quietLogger{},
+	}
+	for i := range po.Levels {
+		po.Levels[i].BlockSize = opts.BlockBytes
+		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+		po.Levels[i].Compression = func() *sstable.CompressionProfile { return sstable.ZstdCompression }
+	}
+	db, err := pebble.Open(dir, po)
+	cache.Unref() // the DB holds its own reference
+	if err != nil {
+		return nil, fmt.Errorf("open index %s: %w", dir, err)
+	}
+	x := &Index{db: db}
+	v, err := x.get(metaVersion)
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+		if err := db.Set(metaVersion, []byte(FormatVersion), pebble.Sync); err != nil {
+			db.Close()
+			return nil, err
+		}
+	case err != nil:
+		db.Close()
+		return nil, err
+	case string(v) != FormatVersion:
+		db.Close()
+		return nil, fmt.Errorf("index %s has format %q, this kansa writes %q: rebuild it with kansa reindex", dir, v, FormatVersion)
+	}
+	if v, err := x.get(metaNextSeq); err == nil && len(v) == 8 {
+		x.next = binary.BigEndian.Uint64(v)
+	} else if err != nil && !errors.Is(err, pebble.ErrNotFound) {
+		db.Close()
+		return nil, err
+	}
+	if x.next == 0 {
+		x.next = 1
+	}
+	return x, nil
+}
+
+// Close closes the index. Calls after the first do nothing.
+func (x *Index) Close() error {
+	x.closeOnce.Do(func() { x.closeErr = x.db.Close() })
+	return x.closeErr
+}
+
+// get returns a copy of key's value.
+func (x *Index) get(key []byte) ([]byte, error) {
+	v, closer, err := x.db.Get(key)
+	if err != nil {
+		return nil, err
+	}
+	defer closer.Close()
+	return bytes.Clone(v), nil
+}
+
+// timeOrd maps a time in µs to 8 bytes that sort newest first: the sign
+// bit flipped (so negative times sort before positive ones) and every bit
+// inverted.
+func timeOrd(us int64) uint64 { return ^(uint64(us) ^ 1<<63) }
+
+// postingPrefix appends kind, then each part followed by a zero byte.
+func postingPrefix(dst []byte, kind byte, parts ...string) []byte {
+	dst = append(dst, kind)
+	for _, p := range parts {
+		dst = append(append(dst, p...), 0)
+	}
+	return dst
+}
+
+// Add indexes events, each one line in kansa's stored encoding (as the
+// WAL and the archive hold them). An event whose id is already indexed is
+// skipped: the same id is the same event, sent again. When Add returns
+// nil, the events are durable in the index. It returns how many events were
+// new.
+func (x *Index) Add(lines [][]byte) (int, error) {
+	x.addMu.Lock()
+	defer x.addMu.Unlock()
+	b := x.db.NewBatch()
+	defer b.Close()
+	seq := x.next
+	seen := make(map[string]bool, len(lines))
+	var key []byte
+	var dec event.Decoder
+	tenants := map[string]bool{}
+	added := 0
+	for i, line := range lines {
+		e, err := dec.Decode(line)
+		if err != nil {
+			return 0, fmt.Errorf("index: event %d: %w", i, err)
+		}
+		if e.ID == "" {
+			return 0, fmt.Errorf("index: event %d has no id", i)
+		}
+		if seen[e.ID] {
+			continue
+		}
+		key = append(append(key[:0], kindID), e.ID...)
+		if _, closer, err := x.db.Get(key); err == nil {
+			closer.Close()
+			continue
+		} else if !errors.Is(err, pebble.ErrNotFound) {
+			return 0, err
+		}
+		seen[e.ID] = true
+		var sb [8]byte
+		binary.BigEndian.PutUint64(sb[:], seq)
+		b.Set(key, sb[:], nil)
+		key = append(append(key[:0], kindEvent), sb[:]...)
+		b.Set(key, line, nil)
+
+		tenant := e.Tenant
+		if tenant == "" {
+			tenant = event.DefaultTenant
+		}
+		tail := binary.BigEndian.AppendUint64(nil, timeOrd(e.Time.UnixMicro()))
+		tail = append(tail, sb[:]...)
+		if a := e.Actor; a != nil && a.ID != "" {
+			key = append(postingPrefix(key[:0], kindActor, tenant, a.Type, a.ID), tail...)
+			b.Set(key, nil, nil)
+		}
+		if t := e.Target; t != nil && t.ID != "" {
+			key = append(postingPrefix(key[:0], kindTarget, tenant, t.Type, t.ID), tail...)
+			b.Set(key, nil, nil)
+		}
+		if r := e.Context.RequestID; r != "" {
+			key = append(postingPrefix(key[:0], kindRequest, tenant, r), tail...)
+			b.Set(key, nil, nil)
+		}
+		key = append(postingPrefix(key[:0], kindTime, tenant), tail...)
+		b.Set(key, nil, nil)
+		if !tenants[tenant] {
+			tenants[tenant] = true
+			b.Set(postingPrefix(key[:0], kindTenant, tenant), nil, nil)
+		}
+		seq++
+		added++
+	}
+	if added == 0 {
+		return 0, nil
+	}
+	b.Set(metaNextSeq, binary.BigEndian.AppendUint64(nil, seq), nil)
+	if err := b.Commit(pebble.Sync); err != nil {
+		return 0, fmt.Errorf("index: %w", err)
+	}
+	x.next = seq
+	return added, nil
+}
+
+// Kind names a posting list.
+type Kind uint8
+
+const (
+	// Actor lists one actor's events: Key.Type and Key.ID name it.
+	Actor Kind = iota + 1
+	// Target lists one record's events.
+	Target
+	// RequestID lists the events of one request id (Key.ID).
+	RequestID
+	// All lists every event of Key.Tenant (or of every tenant when
+	// Tenant is empty).
+	All
+)
+
+// Key names a posting list in one tenant ("" for kansa's default tenant,
+// except with All, where "" means every tenant).
+type Key struct {
+	Kind     Kind
+	Tenant   string
+	Type, ID string
+}
+
+func (k Key) prefix() []byte {
+	tenant := k.Tenant
+	if tenant == "" && k.Kind != All {
+		tenant = event.DefaultTenant
+	}
+	switch k.Kind {
+	case Actor:
+		return postingPrefix(nil, kindActor, tenant, k.Type, k.ID)
+	case Target:
+		return postingPrefix(nil, kindTarget, tenant, k.Type, k.ID)
+	case RequestID:
+		return postingPrefix(nil, kindRequest, tenant, k.ID)
+	}
+	return postingPrefix(nil, kindTime, tenant)
+}
+
+// Request is one page of a lookup.
+type Request struct {
+	// Keys are the posting lists to read, any of which may hold a
+	// matching event (OR). At least one.
+	Keys []Key
+	// Since (inclusive) and Until (exclusive) bound the events' time;
+	// zero means unbounded.
+	Since, Until time.Time
+	// Match, when set, must accept an event for it to be returned: the
+	// conditions the keys do not express.
+	Match func(*event.Event) bool
+	// Limit is the page size; 0 means 100.
+	Limit int
+	// After is the cursor of the previous page; "" starts at the newest.
+	After string
+}
+
+// Result is one page, newest first.
+type Result struct {
+	// Events are the matching events' stored lines.
+	Events [][]byte
+	// Next is the cursor of the next page, "" when there is none.
+	Next string
+	// Examined counts the events fetched and checked against Match.
+	Examined int
+}
+
+// cursor is a position in every posting list: the (time, seq) of the last
+// event returned.
+type cursor struct {
+	ord, seq uint64
+}
+
+func (c cursor) String() string {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], c.ord)
+	binary.BigEndian.PutUint64(b[8:], c.seq)
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func parseCursor(s string) (cursor, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) != 16 {
+		return cursor{}, fmt.Errorf("index: malformed cursor %q: pass the next cursor of a previous page as it was given", s)
+	}
+	return cursor{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])}, nil
+}
+
+// Search returns one page of the events in req's posting lists that fall
+// in its time range and satisfy its Match, newest first. An event found
+// through several keys is returned once.
+func (x *Index) Search(ctx context.Context, req Request) (Result, error) {
+	if len(req.Keys) == 0 {
+		return Result{}, errors.New("index: a search needs at least one key")
+	}
+	limit := req.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	var after *cursor
+	if req.After != "" {
+		c, err := parseCursor(req.After)
+		if err != nil {
+			return Result{}, err
+		}
+		after = &c
+	}
+	keys, err := x.expand(req.Keys)
+	if err != nil {
+		return Result{}, err
+	}
+	snap := x.db.NewSnapshot()
+	defer snap.Close()
+	var lists postingHeap
+	defer func() {
+		for _, l := range lists {
+			l.it.Close()
+		}
+	}()
+	for _, k := range keys {
+		l, err := openList(snap, k.prefix(), req.Since, req.Until, after)
+		if err != nil {
+			return Result{}, err
+		}
+		if l == nil {
+			continue
+		}
+		lists = append(lists, l)
+	}
+	heap.Init(&lists)
+	var res Result
+	var ek []byte
+	var dec event.Decoder
+	var last cursor
+	for len(lists) > 0 && len(res.Events) < limit {
+		if err := ctx.Err(); err != nil {
+			return Result{}, err
+		}
+		top := lists[0]
+		c := top.cur
+		// Drop this (time, seq) from every list that has it.
+		for len(lists) > 0 && lists[0].cur == c {
+			l := lists[0]
+			if l.next() {
+				heap.Fix(&lists, 0)
+			} else {
+				l.it.Close()
+				heap.Pop(&lists)
+			}
+		}
+		last = c
+		ek = binary.BigEndian.AppendUint64(append(ek[:0], kindEvent), c.seq)
+		v, closer, err := snap.Get(ek)
+		if err != nil {
+			return Result{}, fmt.Errorf("index: event %d of a posting list: %w", c.seq, err)
+		}
+		res.Examined++
+		ok := true
+		if req.Match != nil {
+			e, err := dec.Decode(v)
+			if err != nil {
+				closer.Close()
+				return Result{}, fmt.Errorf("index: event %d: %w", c.seq, err)
+			}
+			ok = req.Match(e)
+		}
+		if ok {
+			res.Events = append(res.Events, bytes.Clone(v))
+		}
+		closer.Close()
+	}
+	if len(lists) > 0 {
+		res.Next = last.String()
+	}
+	return res, nil
+}
+
+// expand turns an All key without a tenant into one key per tenant seen.
+func (x *Index) expand(keys []Key) ([]Key, error) {
+	var out []Key
+	for _, k := range keys {
+		if k.Kind != All || k.Tenant != "" {
+			out = append(out, k)
+			continue
+		}
+		it, err := x.db.NewIter(&pebble.IterOptions{LowerBound: []byte{kindTenant}, UpperBound: []byte{kindTenant + 1}})
+		if err != nil {
+			return nil, err
+		}
+		for ok := it.First(); ok; ok = it.Next() {
+			t := it.Key()[1 : len(it.Key())-1]
+			out = append(out, Key{Kind: All, Tenant: string(t)})
+		}
+		if err := it.Close(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// postingList iterates one prefix's postings, newest first.
+type postingList struct {
+	it     *pebble.Iterator
+	prefix int // length of the prefix
+	cur    cursor
+}
+
+func (l *postingList) load() bool {
+	k := l.it.Key()
+	if len(k) != l.prefix+16 {
+		return false // not a posting of this list (a longer id sharing the prefix cannot happen: parts end in 0)
+	}
+	l.cur = cursor{binary.BigEndian.Uint64(k[l.prefix:]), binary.BigEndian.Uint64(k[l.prefix+8:])}
+	return true
+}
+
+func (l *postingList) next() bool {
+	for l.it.Next() {
+		if l.load() {
+			return true
+		}
+	}
+	return false
+}
+
+// openList positions an iterator on prefix's first posting within
+// [since, until) and after the cursor; nil when there is none.
+func openList(r pebble.Reader, prefix []byte, since, until time.Time, after *cursor) (*postingList, error) {
+	lower := append([]byte(nil), prefix...)
+	if !until.IsZero() {
+		lower = binary.BigEndian.AppendUint64(lower, timeOrd(until.UnixMicro()-1))
+	}
+	var upper []byte
+	if !since.IsZero() {
+		upper = binary.BigEndian.AppendUint64(append([]byte(nil), prefix...), timeOrd(since.UnixMicro()))
+		upper = append(upper, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff) // past every seq of that time
+	} else {
+		upper = append([]byte(nil), prefix...)
+		upper[len(upper)-1]++ // the closing 0 becomes 1: past every posting of prefix
+	}
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return nil, err
+	}
+	var ok bool
+	if after != nil {
+		seek := binary.BigEndian.AppendUint64(append([]byte(nil), prefix...), after.ord)
+		seek = binary.BigEndian.AppendUint64(seek, after.seq+1)
+		if after.seq == ^uint64(0) {
+			seek = append(seek[:len(prefix)+8], 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff)
+		}
+		ok = it.SeekGE(seek)
+	} else {
+		ok = it.First()
+	}
+	l := &postingList{it: it, prefix: len(prefix)}
+	for ; ok; ok = it.Next() {
+		if l.load() {
+			return l, nil
+		}
+	}
+	it.Close()
+	return nil, it.Error()
+}
+
+// postingHeap orders lists by their current posting: newest first, then
+// by seq.
+type postingHeap []*postingList
+
+func (h postingHeap) Len() int { return len(h) }
+func (h postingHeap) Less(i, j int) bool {
+	a, b := h[i].cur, h[j].cur
+	return a.ord < b.ord || a.ord == b.ord && a.seq < b.seq
+}
+func (h postingHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *postingHeap) Push(x any)   { *h = append(*h, x.(*postingList)) }
+func (h *postingHeap) Pop() any {
+	old := *h
+	l := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return l
+}
+
+// quietLogger keeps Pebble's informational lines ("Found 0 WALs") out of
+// kansa's output; errors still reach the caller as errors.
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any)  {}
+func (quietLogger) Errorf(string, ...any) {}
+func (quietLogger) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf("pebble: "+format, args...))
+}

@@ -1,0 +1,330 @@
+package index
+
+import (
+	"bytes"
+	"context"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kansa-audit/kansa/internal/event"
+	"github.com/kansa-audit/kansa/internal/synth"
+)
+
+// indexed is an event as the brute-force model sees it.
+type indexed struct {
+	line []byte
+	e    *event.Event
+	seq  int // order of first addition
+}
+
+// model is a brute-force index: every added event, searched by scanning.
+type model struct {
+	events []indexed
+	ids    map[string]bool
+}
+
+func (m *model) add(lines [][]byte) {
+	for _, l := range lines {
+		e, err := event.Decode(bytes.Clone(l))
+		if err != nil {
+			panic(err)
+		}
+		if m.ids[e.ID] {
+			continue
+		}
+		m.ids[e.ID] = true
+		m.events = append(m.events, indexed{bytes.Clone(l), e, len(m.events)})
+	}
+}
+
+func inKey(e *event.Event, k Key) bool {
+	tenant := k.Tenant
+	if tenant == "" && k.Kind != All {
+		tenant = event.DefaultTenant
+	}
+	if tenant != "" && e.Tenant != tenant {
+		return false
+	}
+	switch k.Kind {
+	case Actor:
+		return e.Actor != nil && e.Actor.Type == k.Type && e.Actor.ID == k.ID
+	case Target:
+		return e.Target != nil && e.Target.Type == k.Type && e.Target.ID == k.ID
+	case RequestID:
+		return e.Context.RequestID == k.ID
+	}
+	return true
+}
+
+// search returns every matching event's line, newest first, ties by seq.
+func (m *model) search(req Request) [][]byte {
+	var hits []indexed
+	for _, ev := range m.events {
+		e := ev.e
+		if !req.Since.IsZero() && e.Time.Before(req.Since) || !req.Until.IsZero() && !e.Time.Before(req.Until) {
+			continue
+		}
+		if req.Match != nil && !req.Match(e) {
+			continue
+		}
+		if slices.ContainsFunc(req.Keys, func(k Key) bool { return inKey(e, k) }) {
+			hits = append(hits, ev)
+		}
+	}
+	slices.SortStableFunc(hits, func(a, b indexed) int {
+		if c := b.e.Time.Compare(a.e.Time); c != 0 {
+			return c
+		}
+		return a.seq - b.seq
+	})
+	out := make([][]byte, len(hits))
+	for i, h := range hits {
+		out[i] = h.line
+	}
+	return out
+}
+
+// all pages through req and returns every event.
+func all(t *testing.T, x *Index, req Request) [][]byte {
+	t.Helper()
+	var out [][]byte
+	for pages := 0; ; pages++ {
+		res, err := x.Search(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, res.Events...)
+		if res.Next == "" {
+			return out
+		}
+		if pages > 100_000 {
+			t.Fatal("paging does not end")
+		}
+		req.After = res.Next
+	}
+}
+
+func workload(t testing.TB, n uint64) [][]byte {
+	t.Helper()
+	// Few actors and records, so that lists are long and overlap.
+	g := synth.New(synth.Config{Seed: 5, Events: n, Actors: 300, TargetsPerType: 200, Days: 10})
+	var lines [][]byte
+	for k := range g.Chunks() {
+		lines = g.Chunk(lines, k)
+	}
+	// Some events in another tenant, and one before 1970.
+	for i := 0; i < len(lines); i += 7 {
+		e, _ := event.Decode(lines[i])
+		e.Tenant = "acme"
+		if i == 700 {
+			e.Time = time.Date(1969, 7, 20, 20, 17, 0, 0, time.UTC)
+		}
+		lines[i] = e.AppendJSON(nil)
+	}
+	return lines
+}
+
+func openTemp(t *testing.T) (*Index, string) {
+	t.Helper()
+	dir := t.TempDir()
+	x, err := Open(dir, Options{BlockBytes: 4 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { x.Close() })
+	return x, dir
+}
+
+// TestSearchEqualsScan: pages of random lookups, with time ranges, OR of
+// keys, filters and page sizes, equal a brute-force scan of the events.
+func TestSearchEqualsScan(t *testing.T) {
+	lines := workload(t, 6000)
+	x, _ := openTemp(t)
+	m := &model{ids: map[string]bool{}}
+	for i := 0; i < len(lines); i += 500 {
+		part := lines[i:min(i+500, len(lines))]
+		if i > 0 { // resent events are the same events
+			part = append(slices.Clone(part), lines[i-3:i]...)
+		}
+		n, err := x.Add(part)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := min(500, len(lines)-i); n != want {
+			t.Fatalf("Add of %d events (3 resent) added %d, want %d", len(part), n, want)
+		}
+		m.add(part)
+	}
+	var evs []*event.Event
+	for _, l := range lines {
+		e, _ := event.Decode(l)
+		evs = append(evs, e)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	randKey := func() Key {
+		e := evs[rng.IntN(len(evs))]
+		switch rng.IntN(5) {
+		case 0:
+			return Key{Kind: Actor, Tenant: e.Tenant, Type: e.Actor.Type, ID: e.Actor.ID}
+		case 1:
+			return Key{Kind: Target, Tenant: e.Tenant, Type: e.Target.Type, ID: e.Target.ID}
+		case 2:
+			return Key{Kind: RequestID, Tenant: e.Tenant, ID: e.Context.RequestID}
+		case 3:
+			return Key{Kind: All, Tenant: []string{"", "acme", "default"}[rng.IntN(3)]}
+		}
+		return Key{Kind: Actor, Type: "User", ID: "no-such-actor"}
+	}
+	t0 := evs[0].Time
+	for i := range 300 {
+		req := Request{Limit: 1 + rng.IntN(40)}
+		for range 1 + rng.IntN(3) {
+			req.Keys = append(req.Keys, randKey())
+		}
+		if rng.IntN(2) == 0 {
+			req.Since = t0.Add(time.Duration(rng.IntN(10*24)) * time.Hour)
+		}
+		if rng.IntN(2) == 0 {
+			req.Until = t0.Add(time.Duration(rng.IntN(10*24)) * time.Hour)
+		}
+		if rng.IntN(3) == 0 {
+			action := []string{"update", "create", "delete"}[rng.IntN(3)]
+			req.Match = func(e *event.Event) bool { return e.Action == action }
+		}
+		got, want := all(t, x, req), m.search(req)
+		if !slices.EqualFunc(got, want, bytes.Equal) {
+			t.Fatalf("query %d %+v: index gave %d events, scan %d", i, req, len(got), len(want))
+		}
+	}
+}
+
+// TestPagingUnderIngest: events added between two pages neither shift nor
+// repeat the pages: the pages, read while ingest goes on, hold exactly the
+// events that were there when paging began, plus older ones added since
+// (they sort after the cursor), and none newer.
+func TestPagingUnderIngest(t *testing.T) {
+	lines := workload(t, 4000)
+	x, _ := openTemp(t)
+	first, later := lines[:3000], lines[3000:]
+	// later holds newer events; put some of them back in time, before
+	// everything, so they land after any cursor.
+	var old [][]byte
+	for i, l := range later {
+		if i%10 == 0 {
+			e, _ := event.Decode(l)
+			e.Time = e.Time.AddDate(-1, 0, 0)
+			e.ID += "-old"
+			old = append(old, e.AppendJSON(nil))
+		}
+	}
+	if _, err := x.Add(first); err != nil {
+		t.Fatal(err)
+	}
+	m := &model{ids: map[string]bool{}}
+	m.add(first)
+	req := Request{Keys: []Key{{Kind: All}}, Limit: 97}
+	var got [][]byte
+	for page := 0; ; page++ {
+		res, err := x.Search(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, res.Events...)
+		if page == 3 {
+			if _, err := x.Add(later); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := x.Add(old); err != nil {
+				t.Fatal(err)
+			}
+			m.add(old)
+		}
+		if res.Next == "" {
+			break
+		}
+		req.After = res.Next
+	}
+	var want [][]byte
+	// The pages hold the first events and the old ones in their place by
+	// time (all after the cursor of page 3); later, newer than the cursor,
+	// is not there.
+	want = m.search(Request{Keys: []Key{{Kind: All}}})
+	if !slices.EqualFunc(got, want, bytes.Equal) {
+		t.Fatalf("paged %d events under ingest, want %d", len(got), len(want))
+	}
+}
+
+// TestReopen: the index survives a restart, keeps numbering events after
+// the last, and still knows the ids it has.
+func TestReopen(t *testing.T) {
+	lines := workload(t, 1200)
+	dir := t.TempDir()
+	x, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := x.Add(lines[:600]); err != nil {
+		t.Fatal(err)
+	}
+	x.Close()
+	if x, err = Open(dir, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	if n, err := x.Add(lines); err != nil || n != 600 {
+		t.Fatalf("Add after reopen: %d, %v; want the 600 new events", n, err)
+	}
+	m := &model{ids: map[string]bool{}}
+	m.add(lines)
+	req := Request{Keys: []Key{{Kind: All}}, Limit: 1000}
+	if got, want := all(t, x, req), m.search(req); !slices.EqualFunc(got, want, bytes.Equal) {
+		t.Fatalf("after reopen: %d events, want %d", len(got), len(want))
+	}
+}
+
+func TestErrors(t *testing.T) {
+	x, dir := openTemp(t)
+	if _, err := x.Search(context.Background(), Request{}); err == nil {
+		t.Error("a search without keys was accepted")
+	}
+	if _, err := x.Search(context.Background(), Request{Keys: []Key{{Kind: All}}, After: "not a cursor"}); err == nil || !strings.Contains(err.Error(), "cursor") {
+		t.Errorf("malformed cursor: %v", err)
+	}
+	if _, err := x.Add([][]byte{[]byte(`{"schema":"kansa.audit/v1"`)}); err == nil {
+		t.Error("a malformed line was indexed")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	x.Add(workload(t, 10))
+	if _, err := x.Search(ctx, Request{Keys: []Key{{Kind: All}}}); err == nil {
+		t.Error("a search with an ended context succeeded")
+	}
+	x.db.Set(metaVersion, []byte("0"), nil)
+	x.Close()
+	if _, err := Open(dir, Options{}); err == nil || !strings.Contains(err.Error(), "kansa reindex") {
+		t.Errorf("an index of another format opened: %v", err)
+	}
+}
+
+func BenchmarkAdd(b *testing.B) {
+	g := synth.New(synth.Config{Seed: 1, Events: 64 * synth.ChunkSize})
+	x, err := Open(b.TempDir(), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer x.Close()
+	var lines [][]byte
+	k := 0
+	for b.Loop() {
+		lines = g.Chunk(lines[:0], k%g.Chunks())
+		k++
+		b.StartTimer()
+		if _, err := x.Add(lines); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(k*synth.ChunkSize)/b.Elapsed().Seconds(), "events/s")
+}
