@@ -44,6 +44,7 @@ type Config struct {
 	Routes  route.Config `yaml:"routes"`
 	Route   RouteMode    `yaml:"route"`
 	Search  Search       `yaml:"search"`
+	Index   Index        `yaml:"index"`
 }
 
 // Server is `kansa serve`.
@@ -139,6 +140,30 @@ type RouteMode struct {
 	MaxLineBytes ByteSize `yaml:"max_line_bytes"`
 }
 
+// Index is the search index (docs/search-index.md): a second sink on the
+// WAL that makes events searchable by actor, record and request id in
+// milliseconds.
+type Index struct {
+	// Enabled turns the index on. Default false. The WAL keeps a record
+	// until the index has it too.
+	Enabled bool `yaml:"enabled"`
+	// Dir is where it lives. Default <data>/index.
+	Dir string `yaml:"dir"`
+	// MaxInterval is how long an event may wait in the WAL before it is
+	// indexed. Default 1s.
+	MaxInterval time.Duration `yaml:"max_interval"`
+	// CacheBytes is the index's block cache. Default 64MiB.
+	CacheBytes ByteSize `yaml:"cache_bytes"`
+}
+
+// Location returns the index directory for data directory data.
+func (x Index) Location(data string) string {
+	if x.Dir != "" {
+		return x.Dir
+	}
+	return filepath.Join(data, "index")
+}
+
 // Search is `kansa search` and GET /v1/events.
 type Search struct {
 	// TimeZone reads dates without an offset in queries (created:2024-08-01).
@@ -157,6 +182,7 @@ func Defaults() Config {
 		Archive: Archive{Prefix: archive.DefaultPrefix, ErrorPrefix: archive.DefaultErrorPrefix,
 			TimeZone: "UTC", GzipLevel: 1, Formats: []string{"ndjson"}, ParquetPrefix: archive.DefaultParquetPrefix},
 		Route: RouteMode{Source: "stdin", AppOutput: "stdout", MaxLineBytes: 4 << 20},
+		Index: Index{MaxInterval: time.Second, CacheBytes: 64 << 20},
 	}
 }
 
@@ -236,6 +262,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Batch.MaxInterval <= 0 || c.Batch.MaxBytes <= 0 {
 		return errors.New("batch.max_bytes and batch.max_interval must be positive")
+	}
+	if c.Index.MaxInterval <= 0 || c.Index.CacheBytes <= 0 {
+		return errors.New("index.max_interval and index.cache_bytes must be positive")
 	}
 	for _, f := range c.Archive.Formats {
 		if f != "ndjson" && f != "parquet" {

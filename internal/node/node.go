@@ -16,6 +16,7 @@ import (
 	"github.com/kansa-audit/kansa/internal/archive"
 	"github.com/kansa-audit/kansa/internal/batch"
 	"github.com/kansa-audit/kansa/internal/config"
+	"github.com/kansa-audit/kansa/internal/index"
 	"github.com/kansa-audit/kansa/internal/metrics"
 	"github.com/kansa-audit/kansa/internal/objstore"
 	"github.com/kansa-audit/kansa/internal/objstore/s3store"
@@ -39,9 +40,13 @@ type Node struct {
 	Store    objstore.Store
 	Archive  *archive.Writer
 	Batcher  *batch.Batcher
-	Router   *route.Router
-	Search   search.Searcher
-	Ingest   *Ingester
+	// Index and IndexBatcher are the search index and its sink, when
+	// index.enabled; nil otherwise.
+	Index        *index.Index
+	IndexBatcher *batch.Batcher
+	Router       *route.Router
+	Search       search.Searcher
+	Ingest       *Ingester
 
 	lock      *os.File
 	cancel    context.CancelFunc
@@ -119,9 +124,21 @@ func Open(cfg config.Config, log *slog.Logger) (*Node, error) {
 		return nil, err
 	}
 	n.Batcher, err = batch.New(batch.Config{MaxBytes: int64(cfg.Batch.MaxBytes), MaxInterval: cfg.Batch.MaxInterval},
-		batch.Deps{Name: "archive", WAL: n.WAL, Dst: n.Archive, StateDir: filepath.Join(dir, "sinks"), Logger: log.With("stage", "batch"), Metrics: n.Metrics})
+		batch.Deps{Name: "archive", WAL: n.WAL, Dst: n.Archive, StateDir: filepath.Join(dir, "sinks"), Logger: log.With("stage", "batch"), Metrics: n.Metrics,
+			Release: n.release})
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Index.Enabled {
+		if n.Index, err = index.Open(cfg.Index.Location(dir), index.Options{CacheBytes: int64(cfg.Index.CacheBytes)}); err != nil {
+			return nil, err
+		}
+		n.IndexBatcher, err = batch.New(batch.Config{MaxBytes: int64(cfg.Batch.MaxBytes), MaxInterval: cfg.Index.MaxInterval},
+			batch.Deps{Name: "index", WAL: n.WAL, Dst: index.Sink{Index: n.Index}, StateDir: filepath.Join(dir, "sinks"), Logger: log.With("stage", "index"), Metrics: n.Metrics,
+				Release: n.release})
+		if err != nil {
+			return nil, err
+		}
 	}
 	if n.Router, err = route.New(cfg.Routes); err != nil {
 		return nil, err
@@ -134,12 +151,40 @@ func Open(cfg config.Config, log *slog.Logger) (*Node, error) {
 	return n, nil
 }
 
-// Start runs the batcher in the background until Shutdown.
+// release frees the WAL records that every sink has delivered.
+func (n *Node) release(uint64) error {
+	idx := n.Batcher.Delivered()
+	if n.IndexBatcher != nil {
+		idx = min(idx, n.IndexBatcher.Delivered())
+	}
+	return n.WAL.Release(idx)
+}
+
+// batchers are the node's sinks.
+func (n *Node) batchers() []*batch.Batcher {
+	if n.IndexBatcher != nil {
+		return []*batch.Batcher{n.Batcher, n.IndexBatcher}
+	}
+	return []*batch.Batcher{n.Batcher}
+}
+
+// Start runs the batchers in the background until Shutdown.
 func (n *Node) Start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
+	bs := n.batchers()
 	n.runErr = make(chan error, 1)
-	go func() { n.runErr <- n.Batcher.Run(ctx) }()
+	go func() {
+		errs := make(chan error, len(bs))
+		for _, b := range bs {
+			go func() { errs <- b.Run(ctx) }()
+		}
+		var all []error
+		for range bs {
+			all = append(all, <-errs)
+		}
+		n.runErr <- errors.Join(all...)
+	}()
 }
 
 // Shutdown makes everything accepted durable, delivers it as a final batch
@@ -152,7 +197,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("sync WAL: %w", err))
 		}
 		if n.cancel != nil {
-			n.Batcher.Stop()
+			for _, b := range n.batchers() {
+				b.Stop()
+			}
 			select {
 			case err := <-n.runErr:
 				if err != nil {
@@ -177,6 +224,9 @@ func (n *Node) closeFiles() error {
 	var err error
 	if n.WAL != nil {
 		err = n.WAL.Close()
+	}
+	if n.Index != nil {
+		err = errors.Join(err, n.Index.Close())
 	}
 	if n.lock != nil {
 		n.lock.Close()

@@ -1,0 +1,31 @@
+package index
+
+import (
+	"context"
+
+	"github.com/kansa-audit/kansa/internal/archive"
+	"github.com/kansa-audit/kansa/internal/record"
+)
+
+// Sink delivers WAL batches into the index, as the archive's writer
+// delivers them into the archive: a batch.Deliverer. Rejected records are
+// not indexed (they are not events).
+type Sink struct{ Index *Index }
+
+// Write adds b's events. It is idempotent: events already indexed are
+// skipped by id.
+func (s Sink) Write(ctx context.Context, b *archive.Batch) (*archive.Manifest, error) {
+	lines := make([][]byte, 0, len(b.Entries))
+	for i := range b.Entries {
+		if e := &b.Entries[i]; e.Type == record.TypeEvent {
+			lines = append(lines, e.Body)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if _, err := s.Index.Add(lines); err != nil {
+		return nil, err
+	}
+	return &archive.Manifest{First: b.First, Last: b.Last, Events: len(lines)}, nil
+}
