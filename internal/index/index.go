@@ -248,19 +248,17 @@ const (
 	All
 )
 
-// Key names a posting list in one tenant ("" for kansa's default tenant,
-// except with All, where "" means every tenant).
+// Key names a posting list in one tenant, or in every tenant the index
+// has seen when Tenant is "".
 type Key struct {
 	Kind     Kind
 	Tenant   string
 	Type, ID string
 }
 
+// prefix is the key's posting list prefix; k.Tenant must be set.
 func (k Key) prefix() []byte {
 	tenant := k.Tenant
-	if tenant == "" && k.Kind != All {
-		tenant = event.DefaultTenant
-	}
 	switch k.Kind {
 	case Actor:
 		return postingPrefix(nil, kindActor, tenant, k.Type, k.ID)
@@ -409,27 +407,40 @@ func (x *Index) Search(ctx context.Context, req Request) (Result, error) {
 	return res, nil
 }
 
-// expand turns an All key without a tenant into one key per tenant seen.
+// expand turns a key without a tenant into one key per tenant seen.
 func (x *Index) expand(keys []Key) ([]Key, error) {
 	var out []Key
+	var tenants []string
 	for _, k := range keys {
-		if k.Kind != All || k.Tenant != "" {
+		if k.Tenant != "" {
 			out = append(out, k)
 			continue
 		}
-		it, err := x.db.NewIter(&pebble.IterOptions{LowerBound: []byte{kindTenant}, UpperBound: []byte{kindTenant + 1}})
-		if err != nil {
-			return nil, err
+		if tenants == nil {
+			var err error
+			if tenants, err = x.Tenants(); err != nil {
+				return nil, err
+			}
 		}
-		for ok := it.First(); ok; ok = it.Next() {
-			t := it.Key()[1 : len(it.Key())-1]
-			out = append(out, Key{Kind: All, Tenant: string(t)})
-		}
-		if err := it.Close(); err != nil {
-			return nil, err
+		for _, t := range tenants {
+			k.Tenant = t
+			out = append(out, k)
 		}
 	}
 	return out, nil
+}
+
+// Tenants returns the tenants of the events indexed, sorted.
+func (x *Index) Tenants() ([]string, error) {
+	it, err := x.db.NewIter(&pebble.IterOptions{LowerBound: []byte{kindTenant}, UpperBound: []byte{kindTenant + 1}})
+	if err != nil {
+		return nil, err
+	}
+	tenants := []string{}
+	for ok := it.First(); ok; ok = it.Next() {
+		tenants = append(tenants, string(it.Key()[1:len(it.Key())-1]))
+	}
+	return tenants, it.Close()
 }
 
 // postingList iterates one prefix's postings, newest first.

@@ -41,11 +41,7 @@ func (m *model) add(lines [][]byte) {
 }
 
 func inKey(e *event.Event, k Key) bool {
-	tenant := k.Tenant
-	if tenant == "" && k.Kind != All {
-		tenant = event.DefaultTenant
-	}
-	if tenant != "" && e.Tenant != tenant {
+	if k.Tenant != "" && e.Tenant != k.Tenant {
 		return false
 	}
 	switch k.Kind {
@@ -168,7 +164,7 @@ func TestSearchEqualsScan(t *testing.T) {
 		e := evs[rng.IntN(len(evs))]
 		switch rng.IntN(5) {
 		case 0:
-			return Key{Kind: Actor, Tenant: e.Tenant, Type: e.Actor.Type, ID: e.Actor.ID}
+			return Key{Kind: Actor, Tenant: []string{"", e.Tenant}[rng.IntN(2)], Type: e.Actor.Type, ID: e.Actor.ID}
 		case 1:
 			return Key{Kind: Target, Tenant: e.Tenant, Type: e.Target.Type, ID: e.Target.ID}
 		case 2:
