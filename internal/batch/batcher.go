@@ -451,6 +451,18 @@ type checkpoint struct {
 	Delivered uint64 `json:"delivered"`
 }
 
+// ReadCheckpoint returns the last WAL index sink name has delivered, from
+// its checkpoint in stateDir (0 when there is none).
+func ReadCheckpoint(stateDir, name string) (uint64, error) {
+	return loadCheckpoint(filepath.Join(stateDir, name+".checkpoint"))
+}
+
+// WriteCheckpoint records that sink name has delivered every WAL index up
+// to idx: for tools that deliver outside a running Batcher (kansa reindex).
+func WriteCheckpoint(stateDir, name string, idx uint64) error {
+	return saveCheckpoint(filepath.Join(stateDir, name+".checkpoint"), idx)
+}
+
 func loadCheckpoint(path string) (uint64, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {

@@ -39,6 +39,7 @@ var commands = []command{
 	{"route", "sidecar: split a mixed log stream on stdin into app logs (stdout) and audit events", runRoute},
 	{"search", "find events: kansa search actor:User:42 action:update", runSearch},
 	{"ddl", "print CREATE TABLE for Athena, Trino or DuckDB over the Parquet archive", runDDL},
+	{"reindex", "rebuild the search index from the archive", runReindex},
 	{"wal", "WAL maintenance: kansa wal repair", runWAL},
 	{"version", "print the version", func(_ context.Context, _ []string, _ io.Reader, stdout, _ io.Writer) error {
 		fmt.Fprintln(stdout, "kansa", Version)

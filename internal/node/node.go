@@ -55,9 +55,9 @@ type Node struct {
 	closeErr  error
 }
 
-// openStore opens the archive's object store: the S3 bucket when one is
-// configured, else the local directory.
-func openStore(cfg config.Config, dir string, log *slog.Logger) (objstore.Store, error) {
+// OpenStore opens the archive's object store for data directory dir: the
+// S3 bucket when one is configured, else the local directory.
+func OpenStore(cfg config.Config, dir string, log *slog.Logger) (objstore.Store, error) {
 	if cfg.Archive.S3.Bucket != "" {
 		s3cfg := cfg.Archive.S3
 		var err error
@@ -110,7 +110,7 @@ func Open(cfg config.Config, log *slog.Logger) (*Node, error) {
 		}
 		return nil, err
 	}
-	if n.Store, err = openStore(cfg, dir, log); err != nil {
+	if n.Store, err = OpenStore(cfg, dir, log); err != nil {
 		return nil, err
 	}
 	store := n.Store
