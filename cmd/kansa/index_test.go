@@ -1,14 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kansa-audit/kansa/internal/batch"
 	"github.com/kansa-audit/kansa/internal/event"
@@ -133,4 +137,97 @@ func archivedHistory(t *testing.T, data, id string) []string {
 		}
 	}
 	return ids
+}
+
+// runStderr runs a kansa command and returns its stdout and stderr.
+func runStderr(t *testing.T, args ...string) (string, string) {
+	t.Helper()
+	cmd := exec.Command(kansaBin, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("kansa %s: %v\n%s", strings.Join(args, " "), err, errb.String())
+	}
+	return out.String(), errb.String()
+}
+
+// TestHistory: kansa history pages through a record's timeline with the
+// diff of each change, the same from the data directory and through a
+// running server; an actor's history lists what they did to which record.
+func TestHistory(t *testing.T) {
+	needBinary(t)
+	data := t.TempDir()
+	cfg := writeConfig(t, "index:\n  enabled: true\n  max_interval: 100ms\n")
+	srv := startServe(t, data, "--config", cfg)
+	var b strings.Builder
+	for i := range 25 {
+		fmt.Fprintf(&b, `{"schema":"kansa.audit/v1","id":"h-%d","time":"2024-08-06T09:00:%02d+09:00","action":"update","actor":{"type":"User","id":"%d","name":"Ayu"},"target":{"type":"Order","id":"17"},"changes":{"status":["s%d","s%d"],"note":"a b"},"context":{"ip":"203.0.113.7","endpoint":"PATCH /orders/{id}","request_id":"r-%d"}}`+"\n", i, i, i%2, i, i+1, i)
+	}
+	resp, err := http.Post(srv.url+"/v1/events", "application/x-ndjson", strings.NewReader(b.String()))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("POST: %v %v", err, resp)
+	}
+	resp.Body.Close()
+
+	// Through the running server (the index is its, behind its socket),
+	// once the index has the events.
+	waitIndexed(t, srv.url, "Order:17", 25)
+	viaServer, _ := runStderr(t, "history", "--data", data, "--config", cfg, "--limit", "10", "Order:17")
+	srv.stop(t)
+
+	page1, more := runStderr(t, "history", "--data", data, "--config", cfg, "--limit", "10", "Order:17")
+	if page1 != viaServer {
+		t.Fatalf("history through the server:\n%s\nfrom the directory:\n%s", viaServer, page1)
+	}
+	lines := strings.Split(strings.TrimSpace(page1), "\n")
+	if len(lines) != 30 || !strings.HasPrefix(lines[0], "2024-08-06 09:00:24.000 +09:00  update  by User:0 (Ayu)  from 203.0.113.7  via PATCH /orders/{id}  request r-24") ||
+		strings.TrimSpace(lines[1]) != "status: s24 → s25" || strings.TrimSpace(lines[2]) != `note: "a b"` {
+		t.Fatalf("first page:\n%s", page1)
+	}
+	cursor := strings.TrimSpace(strings.TrimPrefix(more, "more: add --cursor "))
+	if cursor == "" || cursor == strings.TrimSpace(more) {
+		t.Fatalf("no cursor for the next page: %q", more)
+	}
+	var all []string
+	for cursor != "" {
+		out, more := runStderr(t, "history", "--data", data, "--config", cfg, "--limit", "10", "--format", "json", "--cursor", cursor, "Order:17")
+		all = append(all, strings.Split(strings.TrimSpace(out), "\n")...)
+		cursor = strings.TrimSpace(strings.TrimPrefix(more, "more: add --cursor "))
+	}
+	if len(all) != 15 || !strings.Contains(all[0], `"id":"h-14"`) || !strings.Contains(all[14], `"id":"h-0"`) {
+		t.Fatalf("pages after the first: %d events, first %s", len(all), all[0])
+	}
+	out, _ := runStderr(t, "history", "--data", data, "--config", cfg, "actor:User:1")
+	if n := strings.Count(out, "Order:17"); n != 12 || strings.Contains(out, " by ") {
+		t.Fatalf("actor history (12 events, each naming its record, none its actor):\n%s", out)
+	}
+	if _, err := run(t, nil, "history", "--data", data, "--config", cfg, "--cursor", "nonsense", "Order:17"); err == nil || !strings.Contains(err.Error(), "cursor") {
+		t.Fatalf("a malformed cursor: %v", err)
+	}
+}
+
+// waitIndexed polls GET /v1/history until the record's history holds n
+// events: the index sink has added them.
+func waitIndexed(t *testing.T, url, target string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(url + "/v1/history?limit=1000&target=" + target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("/v1/history: %v %s %s", err, resp.Status, body)
+		}
+		got := bytes.Count(body, []byte("\n"))
+		if got == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the index holds %d of %d events of %s", got, n, target)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the condition, not waiting it out
+	}
 }

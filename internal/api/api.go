@@ -5,17 +5,24 @@
 //	POST /v1/events         ingest (package httpin)
 //	GET  /v1/events?q=…     search: q in the query language, limit (default
 //	                        100, 0 = all), format json (NDJSON, default) or table
+//	GET  /v1/history?target=TYPE:ID (or actor=TYPE:ID)
+//	                        a record's (an actor's) events, newest first: limit
+//	                        (default 100), cursor (from the Kansa-Next-Cursor
+//	                        header of the previous page), format json or table
 //	GET  /healthz           200 {"status":"ok",…} while the node runs
 //	GET  /metrics           Prometheus text format
 package api
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/kansa-audit/kansa/internal/archive"
+	"github.com/kansa-audit/kansa/internal/event"
+	"github.com/kansa-audit/kansa/internal/index"
 	"github.com/kansa-audit/kansa/internal/input/httpin"
 	"github.com/kansa-audit/kansa/internal/node"
 	"github.com/kansa-audit/kansa/internal/query"
@@ -34,8 +41,61 @@ func New(n *node.Node) http.Handler {
 	mux.HandleFunc("GET /v1/events", func(w http.ResponseWriter, r *http.Request) {
 		serveSearch(w, r, n.Search, loc)
 	})
+	mux.HandleFunc("GET /v1/history", func(w http.ResponseWriter, r *http.Request) { serveHistory(w, r, n) })
 	addOps(mux, n)
 	return mux
+}
+
+// NextCursorHeader carries the cursor of a history's next page; absent on
+// the last page.
+const NextCursorHeader = "Kansa-Next-Cursor"
+
+func serveHistory(w http.ResponseWriter, r *http.Request, n *node.Node) {
+	params := r.URL.Query()
+	target, actor := params.Get("target"), params.Get("actor")
+	if (target == "") == (actor == "") {
+		httpError(w, http.StatusBadRequest, "name one record as target=TYPE:ID or one actor as actor=TYPE:ID")
+		return
+	}
+	ref, err := event.ParseRef(target + actor)
+	if err != nil {
+		httpError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	limit := DefaultLimit
+	if l := params.Get("limit"); l != "" {
+		if limit, err = strconv.Atoi(l); err != nil || limit < 1 {
+			httpError(w, http.StatusBadRequest, "limit: want a positive number")
+			return
+		}
+	}
+	format := params.Get("format")
+	if format == "" {
+		format = "json"
+	}
+	if format != "json" && format != "table" {
+		httpError(w, http.StatusBadRequest, "format: want json or table")
+		return
+	}
+	hits, next, err := n.History(r.Context(), ref, actor != "", limit, params.Get("cursor"))
+	switch {
+	case errors.Is(err, node.ErrNoCursor), errors.Is(err, index.ErrBadCursor):
+		httpError(w, http.StatusBadRequest, err.Error())
+		return
+	case err != nil:
+		httpError(w, http.StatusInternalServerError, "history: "+err.Error())
+		return
+	}
+	if next != "" {
+		w.Header().Set(NextCursorHeader, next)
+	}
+	if format == "table" {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		search.WriteHistory(w, hits, actor != "", actor == "")
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	search.WriteJSON(w, hits)
 }
 
 // Sidecar returns the API of `kansa route`: search, /healthz and /metrics,
@@ -53,8 +113,12 @@ func Sidecar(n *node.Node) http.Handler {
 func addOps(mux *http.ServeMux, n *node.Node) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"status":"ok","writer":%q,"wal_last":%d,"wal_durable":%d,"archived_through":%d}`+"\n",
-			n.WriterID, n.WAL.Last(), n.WAL.Synced(), n.Batcher.Delivered())
+		indexed := ""
+		if n.IndexBatcher != nil {
+			indexed = fmt.Sprintf(`,"indexed_through":%d`, n.IndexBatcher.Delivered())
+		}
+		fmt.Fprintf(w, `{"status":"ok","writer":%q,"wal_last":%d,"wal_durable":%d,"archived_through":%d%s}`+"\n",
+			n.WriterID, n.WAL.Last(), n.WAL.Synced(), n.Batcher.Delivered(), indexed)
 	})
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")

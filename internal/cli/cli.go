@@ -38,6 +38,7 @@ var commands = []command{
 	{"serve", "run the daemon: HTTP ingest, WAL, archive, search", runServe},
 	{"route", "sidecar: split a mixed log stream on stdin into app logs (stdout) and audit events", runRoute},
 	{"search", "find events: kansa search actor:User:42 action:update", runSearch},
+	{"history", "a record's timeline, or an actor's: kansa history Order:17", runHistory},
 	{"ddl", "print CREATE TABLE for Athena, Trino or DuckDB over the Parquet archive", runDDL},
 	{"reindex", "rebuild the search index from the archive", runReindex},
 	{"wal", "WAL maintenance: kansa wal repair", runWAL},

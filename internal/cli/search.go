@@ -71,11 +71,17 @@ func runSearch(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	return search.WriteTable(stdout, hits)
 }
 
-func searchViaSocket(ctx context.Context, sock, q string, limit int, format string, stdout io.Writer) error {
-	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+// socketClient is an HTTP client for the API of the server that owns a
+// data directory, over its Unix socket.
+func socketClient(sock string) *http.Client {
+	return &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, "unix", sock)
 	}}}
+}
+
+func searchViaSocket(ctx context.Context, sock, q string, limit int, format string, stdout io.Writer) error {
+	client := socketClient(sock)
 	u := "http://kansa/v1/events?" + url.Values{"q": {q}, "limit": {strconv.Itoa(limit)}, "format": {format}}.Encode()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	resp, err := client.Do(req)

@@ -310,10 +310,13 @@ func (c cursor) String() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
+// ErrBadCursor is returned for a cursor that no page gave.
+var ErrBadCursor = errors.New("malformed cursor")
+
 func parseCursor(s string) (cursor, error) {
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil || len(b) != 16 {
-		return cursor{}, fmt.Errorf("index: malformed cursor %q: pass the next cursor of a previous page as it was given", s)
+		return cursor{}, fmt.Errorf("index: %w %q: pass the next cursor of a previous page as it was given", ErrBadCursor, s)
 	}
 	return cursor{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])}, nil
 }

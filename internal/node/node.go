@@ -16,10 +16,12 @@ import (
 	"github.com/kansa-audit/kansa/internal/archive"
 	"github.com/kansa-audit/kansa/internal/batch"
 	"github.com/kansa-audit/kansa/internal/config"
+	"github.com/kansa-audit/kansa/internal/event"
 	"github.com/kansa-audit/kansa/internal/index"
 	"github.com/kansa-audit/kansa/internal/metrics"
 	"github.com/kansa-audit/kansa/internal/objstore"
 	"github.com/kansa-audit/kansa/internal/objstore/s3store"
+	"github.com/kansa-audit/kansa/internal/query"
 	"github.com/kansa-audit/kansa/internal/route"
 	"github.com/kansa-audit/kansa/internal/search"
 	"github.com/kansa-audit/kansa/internal/wal"
@@ -277,4 +279,48 @@ func writerID(dir, configured string) (string, error) {
 		return "", fmt.Errorf("save writer id: %w", err)
 	}
 	return id, nil
+}
+
+// ErrNoCursor is returned by History for a cursor when the node has no
+// index to page with.
+var ErrNoCursor = errors.New("paging by cursor needs the search index (index.enabled: true; build it with kansa reindex)")
+
+// History returns one page of the events of a record (or, with actor, of
+// an actor), newest first, and the cursor of the next page ("" when there
+// is none). With the index it reads the index; without it, it searches the
+// archive and the WAL, which is slower and returns the first page only.
+func (n *Node) History(ctx context.Context, ref event.Ref, actor bool, limit int, after string) ([]search.Hit, string, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	if n.Index == nil {
+		if after != "" {
+			return nil, "", ErrNoCursor
+		}
+		q := query.Query{Limit: limit}
+		if actor {
+			q.Actors = []event.Ref{ref}
+		} else {
+			q.Targets = []event.Ref{ref}
+		}
+		hits, err := n.Search.Search(ctx, &q)
+		return hits, "", err
+	}
+	k := index.Key{Kind: index.Target, Type: ref.Type, ID: ref.ID}
+	if actor {
+		k.Kind = index.Actor
+	}
+	res, err := n.Index.Search(ctx, index.Request{Keys: []index.Key{k}, Limit: limit, After: after})
+	if err != nil {
+		return nil, "", err
+	}
+	hits := make([]search.Hit, 0, len(res.Events))
+	for _, l := range res.Events {
+		e, err := event.Decode(l)
+		if err != nil {
+			return nil, "", err
+		}
+		hits = append(hits, search.Hit{Event: e, Raw: l})
+	}
+	return hits, res.Next, nil
 }
