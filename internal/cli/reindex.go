@@ -131,8 +131,8 @@ func runReindex(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 		return err
 	}
 	d := time.Since(start)
-	fmt.Fprintf(stdout, "index rebuilt from %s: %d events (%d seen again and skipped) from %d files in %s (%.0f events/s)\n",
-		store, added, lines-added, files, d.Round(time.Millisecond), float64(lines)/d.Seconds())
+	fmt.Fprintf(stdout, "index rebuilt from %s: %d events from %d files in %s (%.0f events/s)\n",
+		store, added, files, d.Round(time.Millisecond), float64(lines)/d.Seconds())
 	if !cfg.Index.Enabled {
 		fmt.Fprintln(stdout, "index.enabled is false in this config: kansa serve will not keep the index up to date")
 	}

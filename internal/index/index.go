@@ -16,6 +16,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -155,10 +157,12 @@ func postingPrefix(dst []byte, kind byte, parts ...string) []byte {
 }
 
 // Add indexes events, each one line in kansa's stored encoding (as the
-// WAL and the archive hold them). An event whose id is already indexed is
-// skipped: the same id is the same event, sent again. When Add returns
-// nil, the events are durable in the index. It returns how many events were
-// new.
+// WAL and the archive hold them). When Add returns nil, the events are
+// durable in the index. It returns how many events it indexed.
+//
+// An event may be added again (a batch redelivered after a crash, an event
+// a producer resent): Add does not look for it, which would cost a read per
+// event, and Search shows one event per id and time instead.
 func (x *Index) Add(lines [][]byte) (int, error) {
 	x.addMu.Lock()
 	defer x.addMu.Unlock()
@@ -181,14 +185,8 @@ func (x *Index) Add(lines [][]byte) (int, error) {
 		if seen[e.ID] {
 			continue
 		}
-		key = append(append(key[:0], kindID), e.ID...)
-		if _, closer, err := x.db.Get(key); err == nil {
-			closer.Close()
-			continue
-		} else if !errors.Is(err, pebble.ErrNotFound) {
-			return 0, err
-		}
 		seen[e.ID] = true
+		key = append(append(key[:0], kindID), e.ID...)
 		var sb [8]byte
 		binary.BigEndian.PutUint64(sb[:], seq)
 		b.Set(key, sb[:], nil)
@@ -367,6 +365,11 @@ func (x *Index) Search(ctx context.Context, req Request) (Result, error) {
 	var ek []byte
 	var dec event.Decoder
 	var last cursor
+	// An event added twice has two seqs at the same time: only the first
+	// is shown. ids are the ids seen at time ord, in this page or, when
+	// resuming, on the previous one (the lists were opened at the cursor's
+	// time, not after its seq, to see them again).
+	ord, ids := ^uint64(0), []string(nil)
 	for len(lists) > 0 && len(res.Events) < limit {
 		if err := ctx.Err(); err != nil {
 			return Result{}, err
@@ -383,23 +386,30 @@ func (x *Index) Search(ctx context.Context, req Request) (Result, error) {
 				heap.Pop(&lists)
 			}
 		}
-		last = c
 		ek = binary.BigEndian.AppendUint64(append(ek[:0], kindEvent), c.seq)
 		v, closer, err := snap.Get(ek)
 		if err != nil {
 			return Result{}, fmt.Errorf("index: event %d of a posting list: %w", c.seq, err)
 		}
-		res.Examined++
-		ok := true
-		if req.Match != nil {
-			e, err := dec.Decode(v)
-			if err != nil {
-				closer.Close()
-				return Result{}, fmt.Errorf("index: event %d: %w", c.seq, err)
-			}
-			ok = req.Match(e)
+		e, err := dec.Decode(v)
+		if err != nil {
+			closer.Close()
+			return Result{}, fmt.Errorf("index: event %d: %w", c.seq, err)
 		}
-		if ok {
+		if c.ord != ord {
+			ord, ids = c.ord, ids[:0]
+		}
+		seenBefore := slices.Contains(ids, e.ID)
+		if !seenBefore {
+			ids = append(ids, strings.Clone(e.ID))
+		}
+		if after != nil && c.ord == after.ord && c.seq <= after.seq || seenBefore {
+			closer.Close() // shown on an earlier page, or a repeat
+			continue
+		}
+		last = c
+		res.Examined++
+		if req.Match == nil || req.Match(e) {
 			res.Events = append(res.Events, bytes.Clone(v))
 		}
 		closer.Close()
@@ -472,7 +482,7 @@ func (l *postingList) next() bool {
 }
 
 // openList positions an iterator on prefix's first posting within
-// [since, until) and after the cursor; nil when there is none.
+// [since, until) and at or after the cursor's time; nil when there is none.
 func openList(r pebble.Reader, prefix []byte, since, until time.Time, after *cursor) (*postingList, error) {
 	lower := append([]byte(nil), prefix...)
 	if !until.IsZero() {
@@ -492,12 +502,8 @@ func openList(r pebble.Reader, prefix []byte, since, until time.Time, after *cur
 	}
 	var ok bool
 	if after != nil {
-		seek := binary.BigEndian.AppendUint64(append([]byte(nil), prefix...), after.ord)
-		seek = binary.BigEndian.AppendUint64(seek, after.seq+1)
-		if after.seq == ^uint64(0) {
-			seek = append(seek[:len(prefix)+8], 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff)
-		}
-		ok = it.SeekGE(seek)
+		// From the cursor's time: the caller skips what it showed.
+		ok = it.SeekGE(binary.BigEndian.AppendUint64(append([]byte(nil), prefix...), after.ord))
 	} else {
 		ok = it.First()
 	}
