@@ -44,18 +44,20 @@ type options struct {
 	lookups int
 	index   bool
 	// pebble
-	blockSize int
+	blockSize  int
+	cacheBytes int64
 }
 
 func run(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("indexeval", flag.ContinueOnError)
 	var o options
-	fs.StringVar(&o.engine, "engine", "duckdb", "duckdb or pebble")
+	fs.StringVar(&o.engine, "engine", "duckdb", "duckdb, pebble or kansa (internal/index)")
 	fs.Uint64Var(&o.n, "n", 1_000_000, "events")
 	fs.StringVar(&o.dir, "dir", "", "directory for the engine's files (required; emptied)")
 	fs.IntVar(&o.lookups, "lookups", 1000, "lookups of each kind")
 	fs.BoolVar(&o.index, "index", true, "duckdb: create ART indexes on the lookup keys")
-	fs.IntVar(&o.blockSize, "block-size", 4<<10, "pebble: data block size")
+	fs.IntVar(&o.blockSize, "block-size", 4<<10, "pebble: data block size (kansa: 0 for the index's default)")
+	fs.Int64Var(&o.cacheBytes, "cache", 0, "kansa: block cache bytes (0: the index's default)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -72,6 +74,8 @@ func run(args []string, out io.Writer) error {
 		return evalDuckDB(out, g, o)
 	case "pebble":
 		return evalPebble(out, g, o)
+	case "kansa":
+		return evalKansa(out, g, o)
 	}
 	return fmt.Errorf("unknown engine %q", o.engine)
 }
