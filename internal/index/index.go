@@ -26,6 +26,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/sstable"
 
 	"github.com/kansa-audit/kansa/internal/event"
+	"github.com/kansa-audit/kansa/internal/rawjson"
 )
 
 // FormatVersion is the layout of keys and values; an index of another
@@ -293,19 +294,22 @@ type Result struct {
 	Next string
 	// Examined counts the events fetched and checked against Match.
 	Examined int
+
+	lastID string // the id of the last event examined
 }
 
-// cursor is a position in every posting list: the (time, seq) of the last
-// event returned.
+// cursor is where a page ended: the time (as ord) and id of the last
+// event it returned. Pages are ordered by time, newest first, then by id,
+// greatest first (the order of search.Scan), so (time, id) is a key that
+// events added later cannot move.
 type cursor struct {
-	ord, seq uint64
+	ord uint64
+	id  string
 }
 
 func (c cursor) String() string {
-	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], c.ord)
-	binary.BigEndian.PutUint64(b[8:], c.seq)
-	return base64.RawURLEncoding.EncodeToString(b[:])
+	b := binary.BigEndian.AppendUint64(nil, c.ord)
+	return base64.RawURLEncoding.EncodeToString(append(b, c.id...))
 }
 
 // ErrBadCursor is returned for a cursor that no page gave.
@@ -313,15 +317,22 @@ var ErrBadCursor = errors.New("malformed cursor")
 
 func parseCursor(s string) (cursor, error) {
 	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(b) != 16 {
+	if err != nil || len(b) < 9 {
 		return cursor{}, fmt.Errorf("index: %w %q: pass the next cursor of a previous page as it was given", ErrBadCursor, s)
 	}
-	return cursor{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])}, nil
+	return cursor{binary.BigEndian.Uint64(b[:8]), string(b[8:])}, nil
+}
+
+// candidate is an event of the current time group.
+type candidate struct {
+	id   string
+	line []byte
 }
 
 // Search returns one page of the events in req's posting lists that fall
-// in its time range and satisfy its Match, newest first. An event found
-// through several keys is returned once.
+// in its time range and satisfy its Match, newest first, ties by id
+// (greatest first). An event found through several keys, or added more
+// than once, is returned once.
 func (x *Index) Search(ctx context.Context, req Request) (Result, error) {
 	if len(req.Keys) == 0 {
 		return Result{}, errors.New("index: a search needs at least one key")
@@ -364,60 +375,75 @@ func (x *Index) Search(ctx context.Context, req Request) (Result, error) {
 	var res Result
 	var ek []byte
 	var dec event.Decoder
-	var last cursor
-	// An event added twice has two seqs at the same time: only the first
-	// is shown. ids are the ids seen at time ord, in this page or, when
-	// resuming, on the previous one (the lists were opened at the cursor's
-	// time, not after its seq, to see them again).
-	ord, ids := ^uint64(0), []string(nil)
+	var group []candidate
 	for len(lists) > 0 && len(res.Events) < limit {
 		if err := ctx.Err(); err != nil {
 			return Result{}, err
 		}
-		top := lists[0]
-		c := top.cur
-		// Drop this (time, seq) from every list that has it.
-		for len(lists) > 0 && lists[0].cur == c {
+		// Gather every event of the next microsecond, from every list.
+		ord := lists[0].cur.ord
+		group = group[:0]
+		for len(lists) > 0 && lists[0].cur.ord == ord {
 			l := lists[0]
+			seq := l.cur.seq
 			if l.next() {
 				heap.Fix(&lists, 0)
 			} else {
 				l.it.Close()
 				heap.Pop(&lists)
 			}
-		}
-		ek = binary.BigEndian.AppendUint64(append(ek[:0], kindEvent), c.seq)
-		v, closer, err := snap.Get(ek)
-		if err != nil {
-			return Result{}, fmt.Errorf("index: event %d of a posting list: %w", c.seq, err)
-		}
-		e, err := dec.Decode(v)
-		if err != nil {
+			ek = binary.BigEndian.AppendUint64(append(ek[:0], kindEvent), seq)
+			v, closer, err := snap.Get(ek)
+			if err != nil {
+				return Result{}, fmt.Errorf("index: event %d of a posting list: %w", seq, err)
+			}
+			id, err := eventID(v)
+			if err != nil {
+				closer.Close()
+				return Result{}, fmt.Errorf("index: event %d: %w", seq, err)
+			}
+			if !slices.ContainsFunc(group, func(c candidate) bool { return c.id == id }) {
+				group = append(group, candidate{id, bytes.Clone(v)})
+			}
 			closer.Close()
-			return Result{}, fmt.Errorf("index: event %d: %w", c.seq, err)
 		}
-		if c.ord != ord {
-			ord, ids = c.ord, ids[:0]
+		slices.SortFunc(group, func(a, b candidate) int { return strings.Compare(b.id, a.id) })
+		for _, c := range group {
+			if after != nil && ord == after.ord && c.id >= after.id {
+				continue // on an earlier page
+			}
+			if len(res.Events) == limit {
+				res.Next = cursor{ord, res.lastID}.String()
+				return res, nil
+			}
+			res.Examined++
+			res.lastID = c.id
+			ok := true
+			if req.Match != nil {
+				e, err := dec.Decode(c.line)
+				if err != nil {
+					return Result{}, err
+				}
+				ok = req.Match(e)
+			}
+			if ok {
+				res.Events = append(res.Events, c.line)
+			}
 		}
-		seenBefore := slices.Contains(ids, e.ID)
-		if !seenBefore {
-			ids = append(ids, strings.Clone(e.ID))
+		if len(res.Events) == limit && len(lists) > 0 {
+			res.Next = cursor{ord, res.lastID}.String()
 		}
-		if after != nil && c.ord == after.ord && c.seq <= after.seq || seenBefore {
-			closer.Close() // shown on an earlier page, or a repeat
-			continue
-		}
-		last = c
-		res.Examined++
-		if req.Match == nil || req.Match(e) {
-			res.Events = append(res.Events, bytes.Clone(v))
-		}
-		closer.Close()
-	}
-	if len(lists) > 0 {
-		res.Next = last.String()
 	}
 	return res, nil
+}
+
+// eventID reads the id of a stored line.
+func eventID(line []byte) (string, error) {
+	v, ok := rawjson.Get(line, "id")
+	if !ok {
+		return "", errors.New("no id")
+	}
+	return event.IDField("id", v)
 }
 
 // expand turns a key without a tenant into one key per tenant seen.
@@ -456,11 +482,15 @@ func (x *Index) Tenants() ([]string, error) {
 	return tenants, it.Close()
 }
 
+// pos is a posting's place in its list: the event's time as ord, and its
+// seq.
+type pos struct{ ord, seq uint64 }
+
 // postingList iterates one prefix's postings, newest first.
 type postingList struct {
 	it     *pebble.Iterator
 	prefix int // length of the prefix
-	cur    cursor
+	cur    pos
 }
 
 func (l *postingList) load() bool {
@@ -468,7 +498,7 @@ func (l *postingList) load() bool {
 	if len(k) != l.prefix+16 {
 		return false // not a posting of this list (a longer id sharing the prefix cannot happen: parts end in 0)
 	}
-	l.cur = cursor{binary.BigEndian.Uint64(k[l.prefix:]), binary.BigEndian.Uint64(k[l.prefix+8:])}
+	l.cur = pos{binary.BigEndian.Uint64(k[l.prefix:]), binary.BigEndian.Uint64(k[l.prefix+8:])}
 	return true
 }
 

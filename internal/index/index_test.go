@@ -56,7 +56,8 @@ func inKey(e *event.Event, k Key) bool {
 	return true
 }
 
-// search returns every matching event's line, newest first, ties by seq.
+// search returns every matching event's line, newest first, ties by id
+// (greatest first).
 func (m *model) search(req Request) [][]byte {
 	var hits []indexed
 	for _, ev := range m.events {
@@ -75,7 +76,7 @@ func (m *model) search(req Request) [][]byte {
 		if c := b.e.Time.Compare(a.e.Time); c != 0 {
 			return c
 		}
-		return a.seq - b.seq
+		return strings.Compare(b.e.ID, a.e.ID) // as search.Scan orders
 	})
 	out := make([][]byte, len(hits))
 	for i, h := range hits {
@@ -327,8 +328,8 @@ func BenchmarkAdd(b *testing.B) {
 }
 
 // TestRepeatsShownOnce: events added again (a redelivered batch, a resent
-// event) are shown once, in the place of their first addition, also when
-// they share their time with other events and a page ends between them.
+// event) are shown once, also when they share their time with other
+// events and a page ends between them.
 func TestRepeatsShownOnce(t *testing.T) {
 	x, _ := openTemp(t)
 	var lines [][]byte
