@@ -3,6 +3,8 @@ package query
 import (
 	"errors"
 	"fmt"
+	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -23,38 +25,55 @@ type SyntaxError struct {
 
 func (e *SyntaxError) Error() string { return e.Msg }
 
-// qualifiers lists the qualifiers in canonical order, with an example of each
-// for error messages.
-var qualifiers = []struct{ name, example string }{
-	{"actor", "actor:User:42"},
-	{"actor_type", "actor_type:User"},
-	{"action", "action:update"},
-	{"target", "target:Order:17"},
-	{"target_type", "target_type:Order"},
-	{"source", "source:app:kakari"},
-	{"tenant", "tenant:default"},
-	{"request_id", "request_id:r-1"},
-	{"outcome", "outcome:failure"},
-	{"created", "created:>=2024-08-01"},
+// qualifiers lists the qualifiers in canonical order, with an example of
+// each for error messages: of one value, and of several (OR).
+var qualifiers = []struct{ name, example, several string }{
+	{"actor", "actor:User:42", "actor:User:1,User:2"},
+	{"actor_type", "actor_type:User", "actor_type:User,Admin::Account"},
+	{"action", "action:update", "action:create,delete"},
+	{"target", "target:Order:17", "target:Order:17,Order:18"},
+	{"target_type", "target_type:Order", "target_type:Order,Invoice"},
+	{"source", "source:app:kakari", "source:app:kakari,app:shop"},
+	{"tenant", "tenant:default", "tenant:default,acme"},
+	{"request_id", "request_id:r-1", "request_id:r-1,r-2"},
+	{"ip", "ip:10.0.0.0/8", "ip:10.0.0.0/8,192.168.0.0/16"},
+	{"outcome", "outcome:failure", ""},
+	{"created", "created:>=2024-08-01", ""},
 }
+
+// aliases are other names for qualifiers.
+var aliases = map[string]string{"request": "request_id"}
 
 var validQualifiers = func() string {
 	names := make([]string, len(qualifiers))
 	for i, q := range qualifiers {
 		names[i] = q.name
+		for a, n := range aliases {
+			if n == q.name {
+				names[i] += " (or " + a + ")"
+			}
+		}
 	}
 	return strings.Join(names, ", ")
 }()
 
 // Parse reads a query in the language described in the package
 // documentation. Dates and times without an offset are read in loc (UTC when
-// loc is nil). The empty query (or one of only spaces) parses to the zero
-// Query. Errors are *SyntaxError.
+// loc is nil); relative times (now-7d) count back from the current time.
+// The empty query (or one of only spaces) parses to the zero Query. Errors
+// are *SyntaxError.
 func Parse(s string, loc *time.Location) (Query, error) {
+	return ParseAt(s, loc, time.Now())
+}
+
+// ParseAt is Parse with relative times counted back from now instead of the
+// current time: created:>now-7d means the seven days before now. The Query
+// holds the absolute times they resolve to.
+func ParseAt(s string, loc *time.Location, now time.Time) (Query, error) {
 	if loc == nil {
 		loc = time.UTC
 	}
-	var q Query
+	p := parser{loc: loc, now: now}
 	for i := 0; i < len(s); {
 		r, n := utf8.DecodeRuneInString(s[i:])
 		if unicode.IsSpace(r) {
@@ -65,12 +84,12 @@ func Parse(s string, loc *time.Location) (Query, error) {
 		if err != nil {
 			return Query{}, &SyntaxError{Offset: i, Term: s[i:], Msg: err.Error()}
 		}
-		if err := q.add(s[i:end], loc); err != nil {
+		if err := p.term(s[i:end]); err != nil {
 			return Query{}, &SyntaxError{Offset: i, Term: s[i:end], Msg: err.Error()}
 		}
 		i = end
 	}
-	return q, nil
+	return p.query(), nil
 }
 
 // termEnd returns the end of the term that starts at s[i]: the first space
@@ -110,93 +129,381 @@ func quoteEnd(s string, i int) int {
 	return -1
 }
 
-// add reads one term into q.
-func (q *Query) add(term string, loc *time.Location) error {
-	name, v, ok := strings.Cut(term, ":")
-	if !ok || name == "" || strings.ContainsRune(name, '"') {
-		return fmt.Errorf("free text %q is not supported yet: write qualifier:value terms; valid qualifiers: %s", term, validQualifiers)
+// parser collects the terms of a query.
+type parser struct {
+	loc *time.Location
+	now time.Time
+	q   Query // outcome, created and text, as they are read
+
+	// The values of each field's terms, by index in fields: [0] holds
+	// the values of field:... terms, [1] those of -field:... terms.
+	groups [len(fields)][2][]value
+}
+
+// value is one value of a term, as read.
+type value struct {
+	pat   Pattern   // as a Filter holds it
+	exact bool      // no wildcard: one part, or for ip an address or block
+	ref   event.Ref // actor, target: the record, when exact
+}
+
+// query returns the Query of the terms read: each field's values go to its
+// exact list when none has a wildcard, and otherwise all of them, exact or
+// not, to one Filter, so that every list is a condition of its own (AND).
+// Exclusions go to one Filter per field. Filters are in the order of fields,
+// each field's values before its exclusions.
+func (p *parser) query() Query {
+	q := p.q
+	for i, f := range fields {
+		pos, neg := p.groups[i][0], p.groups[i][1]
+		if len(pos) > 0 {
+			if !slices.ContainsFunc(pos, func(v value) bool { return !v.exact }) {
+				q.setExact(f, pos)
+			} else {
+				q.Filters = append(q.Filters, Filter{Field: f, Values: patterns(pos)})
+			}
+		}
+		if len(neg) > 0 {
+			q.Filters = append(q.Filters, Filter{Field: f, Not: true, Values: patterns(neg)})
+		}
 	}
-	example := ""
+	return q
+}
+
+func patterns(vals []value) []Pattern {
+	out := make([]Pattern, len(vals))
+	for i, v := range vals {
+		out[i] = v.pat
+	}
+	return out
+}
+
+// setExact fills the exact list of field f.
+func (q *Query) setExact(f Field, vals []value) {
+	refs := func() []event.Ref {
+		out := make([]event.Ref, len(vals))
+		for i, v := range vals {
+			out[i] = v.ref
+		}
+		return out
+	}
+	strs := func() []string {
+		out := make([]string, len(vals))
+		for i, v := range vals {
+			out[i] = v.pat.Parts[0]
+		}
+		return out
+	}
+	switch f {
+	case FieldActor:
+		q.Actors = refs()
+	case FieldActorType:
+		q.ActorTypes = strs()
+	case FieldAction:
+		q.Actions = strs()
+	case FieldTarget:
+		q.Targets = refs()
+	case FieldTargetType:
+		q.TargetTypes = strs()
+	case FieldSource:
+		q.Sources = strs()
+	case FieldTenant:
+		q.Tenants = strs()
+	case FieldRequestID:
+		q.RequestIDs = strs()
+	case FieldIP:
+		q.IPs = make([]netip.Prefix, len(vals))
+		for i, v := range vals {
+			q.IPs[i] = v.pat.Prefix
+		}
+	}
+}
+
+// term reads one term.
+func (p *parser) term(term string) error {
+	t, not := term, false
+	if strings.HasPrefix(t, "-") {
+		t, not = t[1:], true
+		if t == "" || t[0] == '-' {
+			return errors.New("put one - right before a term to exclude what it matches, as in -action:*.view")
+		}
+	}
+	name, v, ok := strings.Cut(t, ":")
+	if !ok || strings.ContainsRune(name, '"') {
+		return p.text(t, not)
+	}
+	quoted := strconv.Quote(t)
+	if not {
+		quoted = "-" + quoted
+	}
+	if name == "" {
+		return fmt.Errorf("missing qualifier before the colon in %s (valid qualifiers: %s); to search for the text, quote it: %s", t, validQualifiers, quoted)
+	}
+	canon := name
+	if a, ok := aliases[name]; ok {
+		canon = a
+	}
+	example, several := "", ""
 	for _, qu := range qualifiers {
-		if qu.name == name {
-			example = qu.example
+		if qu.name == canon {
+			example, several = qu.example, qu.several
 		}
 	}
 	if example == "" {
-		hint := ""
 		if s := suggest(name); s != "" {
-			hint = fmt.Sprintf(" (did you mean %s?)", s)
+			return fmt.Errorf("unknown qualifier %q (did you mean %s?); valid qualifiers: %s", name, s, validQualifiers)
 		}
-		return fmt.Errorf("unknown qualifier %q%s; valid qualifiers: %s", name, hint, validQualifiers)
+		return fmt.Errorf("unknown qualifier %q; valid qualifiers: %s; to search for the text %s, quote it: %s", name, validQualifiers, t, quoted)
 	}
 	if v == "" {
-		if name == "created" {
+		if canon == "created" {
 			// The shell may have taken ">=2024-08-01" as a redirection.
 			return fmt.Errorf("%s: missing value, as in %s (quote it in a shell: '%s')", name, example, example)
 		}
 		return fmt.Errorf("%s: missing value, as in %s", name, example)
 	}
-	err := q.addValue(name, v, loc)
+	var err error
+	switch canon {
+	case "created":
+		err = p.created(v, not)
+	case "outcome":
+		err = p.outcome(v, not)
+	default:
+		err = p.values(Field(canon), name, v, several, not)
+	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	return nil
 }
 
-func (q *Query) addValue(name, v string, loc *time.Location) error {
-	switch name {
-	case "actor", "target":
-		r, err := parseRef(name, v)
-		if err != nil {
-			return err
-		}
-		if name == "actor" {
-			q.Actors = append(q.Actors, r)
-		} else {
-			q.Targets = append(q.Targets, r)
-		}
-		return nil
-	case "created":
-		s, err := unquote(name, v)
-		if err != nil {
-			return err
-		}
-		return q.addCreated(s, loc)
+func (p *parser) created(v string, not bool) error {
+	if not {
+		return fmt.Errorf("times cannot be excluded; %s", oppositeCreated(v))
 	}
-	s, err := unquote(name, v)
+	if strings.ContainsRune(v, ',') {
+		return errors.New("takes one value; to narrow the time, give one created term per bound, as in created:>=2024-08-01 created:<2024-09-01")
+	}
+	s, err := unquote("created", v)
 	if err != nil {
 		return err
 	}
-	switch name {
-	case "actor_type":
-		q.ActorTypes = append(q.ActorTypes, s)
-	case "target_type":
-		q.TargetTypes = append(q.TargetTypes, s)
-	case "action":
-		if i := strings.IndexByte(s, '*'); i >= 0 && i != len(s)-1 {
-			return errors.New("* is allowed only at the end, as a prefix: action:user.*")
+	return p.q.addCreated(s, p.loc, p.now)
+}
+
+// oppositeCreated says what to write instead of -created:v.
+func oppositeCreated(v string) string {
+	for _, op := range []struct{ op, opposite string }{{">=", "<"}, {"<=", ">"}, {">", "<="}, {"<", ">="}} {
+		if t, ok := strings.CutPrefix(v, op.op); ok {
+			return fmt.Sprintf("write created:%s%s instead", op.opposite, t)
 		}
-		s, _ = event.CanonicalAction(s)
-		q.Actions = append(q.Actions, s)
-	case "source":
-		q.Sources = append(q.Sources, s)
-	case "tenant":
-		q.Tenants = append(q.Tenants, s)
-	case "request_id":
-		q.RequestIDs = append(q.RequestIDs, s)
-	case "outcome":
-		if s != event.OutcomeSuccess && s != event.OutcomeFailure {
-			return fmt.Errorf("want %s or %s, got %q", event.OutcomeSuccess, event.OutcomeFailure, s)
+	}
+	v = strings.TrimPrefix(v, "=")
+	lo, hi, ok := strings.Cut(v, "..")
+	if !ok {
+		lo, hi = v, v
+	}
+	switch {
+	case lo == "*" && hi == "*":
+		return "-created:*..* would exclude every event"
+	case lo == "*":
+		return fmt.Sprintf("write created:>%s instead", hi)
+	case hi == "*":
+		return fmt.Sprintf("write created:<%s instead", lo)
+	}
+	return fmt.Sprintf("search before (created:<%s) and after (created:>%s) separately", lo, hi)
+}
+
+func (p *parser) outcome(v string, not bool) error {
+	if strings.ContainsRune(v, ',') {
+		return errors.New("takes one value; leave it out to match both")
+	}
+	s, err := unquote("outcome", v)
+	if err != nil {
+		return err
+	}
+	if s != event.OutcomeSuccess && s != event.OutcomeFailure {
+		return fmt.Errorf("want %s or %s, got %q", event.OutcomeSuccess, event.OutcomeFailure, s)
+	}
+	if not {
+		other := event.OutcomeSuccess
+		if s == other {
+			other = event.OutcomeFailure
 		}
-		if q.Outcome != "" && q.Outcome != s {
-			return fmt.Errorf("given twice (%s and %s); leave it out to match both", q.Outcome, s)
+		return fmt.Errorf("write outcome:%s instead of -outcome:%s", other, s)
+	}
+	if p.q.Outcome != "" && p.q.Outcome != s {
+		return fmt.Errorf("given twice (%s and %s); leave it out to match both", p.q.Outcome, s)
+	}
+	p.q.Outcome = s
+	return nil
+}
+
+// values reads the comma-separated values of a term on field f, written as
+// name.
+func (p *parser) values(f Field, name, v, several string, not bool) error {
+	var vals []value
+	for _, s := range splitValues(v) {
+		if s == "" {
+			return fmt.Errorf("empty value in %s; separate values with one comma, as in %s", v, several)
 		}
-		q.Outcome = s
+		val, err := readFieldValue(f, name, s)
+		if err != nil {
+			return err
+		}
+		vals = append(vals, val)
+	}
+	g := &p.groups[fieldIndex(f)][0]
+	if not {
+		g = &p.groups[fieldIndex(f)][1]
+	}
+	*g = append(*g, vals...)
+	return nil
+}
+
+// splitValues splits v at its commas outside double quotes.
+func splitValues(v string) []string {
+	var out []string
+	start := 0
+	for i := 0; i < len(v); {
+		switch v[i] {
+		case '"':
+			if j := quoteEnd(v, i); j > 0 {
+				i = j
+			} else {
+				i = len(v)
+			}
+		case ',':
+			out = append(out, v[start:i])
+			i++
+			start = i
+		default:
+			i++
+		}
+	}
+	return append(out, v[start:])
+}
+
+// readFieldValue reads one value of field f.
+func readFieldValue(f Field, name, s string) (value, error) {
+	if f == FieldActor || f == FieldTarget {
+		return readRef(name, s)
+	}
+	parts, err := readValue(s)
+	switch err {
+	case nil:
+	case errPartQuoted:
+		return value{}, fmt.Errorf("quote the whole value, as in %s:\"a b\"", name)
+	case errBadQuote:
+		return value{}, fmt.Errorf(`bad quoted value %s: inside quotes write \" for a quote and \\ for a backslash`, s)
+	default:
+		return value{}, fmt.Errorf(`empty value ""`)
+	}
+	if len(parts) > 1 {
+		return value{pat: Pattern{Parts: parts}}, nil
+	}
+	switch f {
+	case FieldIP:
+		pfx, err := readIP(parts[0])
+		if err != nil {
+			return value{}, err
+		}
+		return value{pat: Pattern{Prefix: pfx}, exact: true}, nil
+	case FieldAction:
+		parts[0], _ = event.CanonicalAction(parts[0])
+	}
+	return value{pat: Pattern{Parts: parts}, exact: true}, nil
+}
+
+// text reads a term without a qualifier: a word or a quoted phrase.
+func (p *parser) text(t string, not bool) error {
+	parts, err := readValue(t)
+	switch err {
+	case nil:
+	case errPartQuoted:
+		return fmt.Errorf(`free text %s: quote the whole phrase, as in "two words"`, t)
+	case errBadQuote:
+		return fmt.Errorf(`bad quoted text %s: inside quotes write \" for a quote and \\ for a backslash`, t)
+	default:
+		return errors.New(`empty text ""`)
+	}
+	if len(parts) > 1 {
+		return fmt.Errorf(`free text %s: leave out the *, text is found anywhere inside a value (for a star itself, write "\*")`, t)
+	}
+	if not {
+		p.q.NotText = append(p.q.NotText, parts[0])
+	} else {
+		p.q.Text = append(p.q.Text, parts[0])
 	}
 	return nil
 }
 
-// unquote returns a value that is either bare or wholly in double quotes.
+var (
+	errPartQuoted = errors.New("partly quoted")
+	errBadQuote   = errors.New("bad quoted string")
+	errEmpty      = errors.New("empty")
+)
+
+// readValue reads a value that is bare or wholly in double quotes, split at
+// its wildcards. In a bare value every * is a wildcard and every other byte
+// itself; in quotes, Go's escapes apply, * is a wildcard, and \* a star.
+func readValue(v string) ([]string, error) {
+	if v[0] != '"' {
+		if strings.ContainsRune(v, '"') {
+			return nil, errPartQuoted
+		}
+		return strings.Split(v, "*"), nil
+	}
+	if quoteEnd(v, 0) != len(v) {
+		return nil, errPartQuoted
+	}
+	parts, err := readQuoted(v)
+	if err != nil {
+		return nil, err
+	}
+	if len(parts) == 1 && parts[0] == "" {
+		return nil, errEmpty
+	}
+	return parts, nil
+}
+
+// readQuoted reads a quoted string (v[0] and v[len(v)-1] are its quotes),
+// split at its wildcards. Bytes that are not ASCII are kept as they are.
+func readQuoted(v string) ([]string, error) {
+	var parts []string
+	var b []byte
+	s := v[1 : len(v)-1]
+	for s != "" {
+		switch {
+		case s[0] == '*':
+			parts = append(parts, string(b))
+			b = b[:0]
+			s = s[1:]
+		case strings.HasPrefix(s, `\*`):
+			b = append(b, '*')
+			s = s[2:]
+		case s[0] >= utf8.RuneSelf:
+			_, n := utf8.DecodeRuneInString(s)
+			b = append(b, s[:n]...)
+			s = s[n:]
+		default:
+			r, multibyte, tail, err := strconv.UnquoteChar(s, '"')
+			if err != nil {
+				return nil, errBadQuote
+			}
+			if r < utf8.RuneSelf || !multibyte {
+				b = append(b, byte(r))
+			} else {
+				b = utf8.AppendRune(b, r)
+			}
+			s = tail
+		}
+	}
+	return append(parts, string(b)), nil
+}
+
+// unquote returns a value that is either bare or wholly in double quotes,
+// for created and outcome, which have no wildcards.
 func unquote(name, v string) (string, error) {
 	if v[0] != '"' {
 		if strings.ContainsRune(v, '"') {
@@ -217,38 +524,80 @@ func unquote(name, v string) (string, error) {
 	return s, nil
 }
 
-// parseRef reads TYPE:ID with event.ParseRef, and holds it to what String
-// can write back: only the id quoted, no quotes or spaces in the type.
-func parseRef(name, v string) (event.Ref, error) {
+// readRef reads a record, TYPE:ID as event.ParseRef reads it, held to what
+// String can write back: only the id quoted, no quotes or spaces in the
+// type. A record with a wildcard (actor:User:*, target:Admin::*) is a
+// pattern over the text TYPE:ID and need not have both parts.
+func readRef(name, v string) (value, error) {
 	quoteOnlyID := fmt.Errorf(`quote only the id, as in %s:Type:"a b"`, name)
 	if v[0] == '"' {
-		return event.Ref{}, quoteOnlyID
+		return value{}, quoteOnlyID
 	}
-	r, err := event.ParseRef(v)
-	if err != nil {
-		return event.Ref{}, err
+	var typ, idText string
+	var id []string // the id split at its wildcards
+	quoted := strings.HasSuffix(v, `"`) || strings.Contains(v, `:"`)
+	colon := true
+	if quoted {
+		open := strings.LastIndex(v[:len(v)-1], `:"`)
+		if open <= 0 {
+			return value{}, fmt.Errorf("record %q: quoted id must follow TYPE:", v)
+		}
+		typ = v[:open]
+		q := v[open+1:]
+		var err error = errBadQuote
+		if quoteEnd(q, 0) == len(q) {
+			id, err = readQuoted(q)
+		}
+		if err != nil {
+			return value{}, fmt.Errorf("record %q: bad quoted id: invalid syntax", v)
+		}
+	} else if i := strings.LastIndexByte(v, ':'); i >= 0 {
+		typ, idText = v[:i], v[i+1:]
+		id = strings.Split(idText, "*")
+	} else {
+		typ, colon = v, false
 	}
-	if strings.ContainsFunc(r.Type, func(c rune) bool { return c == '"' || unicode.IsSpace(c) }) {
-		return event.Ref{}, quoteOnlyID
+	typeParts := strings.Split(typ, "*")
+	wild := len(typeParts) > 1 || len(id) > 1
+	if !wild && (!colon || typ == "" || !quoted && idText == "") {
+		return value{}, fmt.Errorf(`record %q: want TYPE:ID, such as Order:17 or AWS::S3::Bucket:"arn:aws:s3:::logs"`, v)
 	}
-	quoted := strings.HasSuffix(v, `"`)
-	if !quoted && strings.ContainsRune(r.ID, '"') {
-		return event.Ref{}, quoteOnlyID
+	if strings.ContainsFunc(typ, func(c rune) bool { return c == '"' || unicode.IsSpace(c) }) ||
+		strings.ContainsRune(idText, '"') {
+		return value{}, quoteOnlyID
 	}
-	if r.ID == "" {
-		return event.Ref{}, fmt.Errorf("missing id in %s, as in %s:%s:42", v, name, r.Type)
+	if !wild {
+		if id[0] == "" {
+			return value{}, fmt.Errorf("missing id in %s, as in %s:%s:42", v, name, typ)
+		}
+		return value{
+			pat:   Pattern{Parts: []string{typ + ":" + id[0]}},
+			exact: true,
+			ref:   event.Ref{Type: typ, ID: id[0]},
+		}, nil
 	}
-	return r, nil
+	parts := typeParts
+	if colon {
+		parts[len(parts)-1] += ":" + id[0]
+		parts = append(parts, id[1:]...)
+	}
+	return value{pat: Pattern{Parts: parts}}, nil
 }
 
 // suggest returns the qualifier closest to a mistyped name, or "".
 func suggest(name string) string {
 	best, bestD := "", 3 // suggest only within two edits
 	lower := strings.ToLower(name)
-	for _, q := range qualifiers {
-		if d := editDistance(lower, q.name); d < bestD {
-			best, bestD = q.name, d
+	try := func(q string) {
+		if d := editDistance(lower, q); d < bestD && d < len(name) {
+			best, bestD = q, d
 		}
+	}
+	for _, q := range qualifiers {
+		try(q.name)
+	}
+	for a := range aliases {
+		try(a)
 	}
 	return best
 }

@@ -15,8 +15,9 @@ var (
 	maxTime = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
 )
 
-// addCreated narrows q's time window by one created value.
-func (q *Query) addCreated(v string, loc *time.Location) error {
+// addCreated narrows q's time window by one created value. Relative times
+// count back from now.
+func (q *Query) addCreated(v string, loc *time.Location, now time.Time) error {
 	var since, until time.Time
 	op := ""
 	for _, o := range []string{">=", "<=", ">", "<", "="} {
@@ -33,14 +34,14 @@ func (q *Query) addCreated(v string, loc *time.Location) error {
 			return fmt.Errorf("range %s needs both ends; use * for an open end, as in created:2024-08-01..*", v)
 		}
 		if lo != "*" {
-			start, _, err := parseTime(lo, loc)
+			start, _, err := parseTime(lo, loc, now)
 			if err != nil {
 				return err
 			}
 			since = start
 		}
 		if hi != "*" {
-			_, end, err := parseTime(hi, loc)
+			_, end, err := parseTime(hi, loc, now)
 			if err != nil {
 				return err
 			}
@@ -50,7 +51,7 @@ func (q *Query) addCreated(v string, loc *time.Location) error {
 			return fmt.Errorf("range %s ends before it starts", v)
 		}
 	} else {
-		start, end, err := parseTime(v, loc)
+		start, end, err := parseTime(v, loc, now)
 		if err != nil {
 			return err
 		}
@@ -78,22 +79,70 @@ func (q *Query) addCreated(v string, loc *time.Location) error {
 
 var errNotTime = errors.New("not a time")
 
-// parseTime reads a date or time and returns the span it writes out: [start,
-// end), where end is start plus one unit of the last field written (a day,
-// an hour, a minute, a second, or a unit of the last fractional digit).
+// parseTime reads a date, a time or a time relative to now, and returns
+// the span it writes out: [start, end), where end is start plus one unit of
+// the last field written (a day, an hour, a minute, a second, or a unit of
+// the last fractional digit; a second for a relative time).
 //
 // The forms are YYYY-MM-DD, optionally followed by THH, THH:MM, THH:MM:SS or
 // THH:MM:SS.F (1 to 9 digits), and after a time optionally Z or ±HH:MM. A
-// value without an offset is read in loc.
-func parseTime(s string, loc *time.Location) (start, end time.Time, err error) {
-	start, end, err = parseSpan(s, loc)
-	if err != nil {
-		return start, end, fmt.Errorf("%q is not a time; want a date (2024-08-01), a date and hour (2024-08-01T09), or RFC 3339 (2024-08-01T09:00:00+09:00)", s)
+// value without an offset is read in loc. The relative forms are now and
+// now-N followed by a unit (see parseRelative).
+func parseTime(s string, loc *time.Location, now time.Time) (start, end time.Time, err error) {
+	if strings.HasPrefix(s, "now") {
+		start, err = parseRelative(s, now)
+		if err != nil {
+			return start, end, err
+		}
+		end = start.Add(time.Second)
+	} else {
+		start, end, err = parseSpan(s, loc)
+		if err != nil {
+			return start, end, fmt.Errorf("%q is not a time; want a date (2024-08-01), a date and hour (2024-08-01T09), RFC 3339 (2024-08-01T09:00:00+09:00), or a time before now (now-7d)", s)
+		}
 	}
 	if !start.After(minTime) || end.After(maxTime) {
 		return start, end, fmt.Errorf("%q is out of range (years 0001 to 9999)", s)
 	}
 	return start, end, nil
+}
+
+// Units of relative times, in seconds. A day is 24 hours and a week 7 days
+// whatever the time zone, so relative times do not depend on it.
+var relativeUnits = map[byte]int64{'s': 1, 'm': 60, 'h': 3600, 'd': 86400, 'w': 7 * 86400}
+
+// maxRelative bounds N*unit (in seconds) to more than the years 1 to 9999,
+// before it could overflow.
+const maxRelative = 10000 * 366 * 86400
+
+// parseRelative reads now or now-N<unit> (units s, m, h, d, w) and returns
+// the start of the second it names. now is read to the second: now-7d is the
+// whole second seven days before the current one.
+func parseRelative(s string, now time.Time) (time.Time, error) {
+	base := now.UTC().Truncate(time.Second)
+	if s == "now" {
+		return base, nil
+	}
+	bad := fmt.Errorf("%q is not a time before now; want now, or now- a number and a unit (s, m, h, d or w), as in now-7d or now-12h", s)
+	rest, ok := strings.CutPrefix(s, "now-")
+	if !ok || len(rest) < 2 {
+		return time.Time{}, bad
+	}
+	unit, ok := relativeUnits[rest[len(rest)-1]]
+	if !ok {
+		return time.Time{}, bad
+	}
+	var n int64
+	for _, c := range []byte(rest[:len(rest)-1]) {
+		if c < '0' || c > '9' {
+			return time.Time{}, bad
+		}
+		n = n*10 + int64(c-'0')
+		if n*unit > maxRelative {
+			return time.Time{}, fmt.Errorf("%q is out of range (years 0001 to 9999)", s)
+		}
+	}
+	return time.Unix(base.Unix()-n*unit, 0).UTC(), nil
 }
 
 func parseSpan(s string, loc *time.Location) (start, end time.Time, err error) {
