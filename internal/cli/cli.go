@@ -143,25 +143,44 @@ func (c *common) load() (config.Config, error) {
 // (kansa search action:update --format json) and returns the rest in order.
 // "--" ends the flags.
 func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var rest []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
+	var flags, terms []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			terms = append(terms, args[i+1:]...)
+			i = len(args)
+		case len(a) < 2 || a[0] != '-' || isExclusion(a):
+			terms = append(terms, a)
+		default:
+			flags = append(flags, a)
+			name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+			if f := fs.Lookup(name); f != nil && !hasValue && !isBoolFlag(f) && i+1 < len(args) {
+				flags = append(flags, args[i+1]) // the flag's value
+				i++
+			}
 		}
-		args = fs.Args()
-		i := 0
-		for i < len(args) && (len(args[i]) < 2 || args[i][0] != '-') {
-			i++
-		}
-		rest = append(rest, args[:i]...)
-		if i == len(args) {
-			return rest, nil
-		}
-		if args[i] == "--" {
-			return append(rest, args[i+1:]...), nil
-		}
-		args = args[i:]
 	}
+	if err := fs.Parse(flags); err != nil {
+		return nil, err
+	}
+	return terms, nil
+}
+
+// isExclusion reports whether an argument that starts with "-" is a query
+// term that excludes (-action:*.view, -"two words") rather than a flag:
+// flags have no colon in their name and do not start with a quote.
+func isExclusion(a string) bool {
+	if len(a) < 2 || a[0] != '-' || a[1] == '-' {
+		return false
+	}
+	name, _, _ := strings.Cut(a[1:], "=")
+	return strings.Contains(name, ":") || a[1] == '"'
+}
+
+func isBoolFlag(f *flag.Flag) bool {
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
 }
 
 func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {

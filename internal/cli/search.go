@@ -25,7 +25,7 @@ func runSearch(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	format := fs.String("format", "table", "output `format`: json (one event per line, as stored) or table")
 	limit := fs.Int("limit", 100, "at most `N` events, newest first; 0 means all")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: kansa search [flags] [QUERY...]\n\nQUERY is qualifiers such as actor:User:42 action:update target:Order:17 'created:>=2024-08-01'\n(source:, tenant:, request_id:, outcome:, actor_type:, target_type: too; docs/search.md).\nQuote terms with > or < for the shell.\n\nFlags:")
+		fmt.Fprintln(stderr, "Usage: kansa search [flags] [QUERY...]\n\nQUERY is qualifiers such as actor:User:42 action:update,delete target:Order:* 'created:>now-7d'\n-action:*.view (exclude), ip:10.0.0.0/8, request:ID, bare words (full text over changes and meta)\n(source:, tenant:, outcome:, actor_type:, target_type: too; docs/search.md).\nQuote terms with > < * or spaces for the shell.\n\nFlags:")
 		fs.PrintDefaults()
 	}
 	terms, err := parseInterspersed(fs, args)
