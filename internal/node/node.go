@@ -146,6 +146,9 @@ func Open(cfg config.Config, log *slog.Logger) (*Node, error) {
 		return nil, err
 	}
 	n.Search = &search.Scan{WAL: n.WAL, Store: n.Store, Delivered: n.Batcher.Delivered}
+	if n.Index != nil {
+		n.Search = &search.Indexed{Index: n.Index, WAL: n.WAL, Delivered: n.IndexBatcher.Delivered}
+	}
 	n.Ingest = newIngester(n)
 	n.Metrics.Gauge("kansa_wal_bytes", "Bytes of WAL segments on disk.", func() float64 { return float64(n.WAL.Size()) })
 	n.Metrics.Gauge("kansa_wal_max_bytes", "The WAL's size limit (0: none).", func() float64 { return float64(cfg.WAL.MaxBytes) })
