@@ -31,7 +31,7 @@ import (
 
 // FormatVersion is the layout of keys and values; an index of another
 // version is refused (rebuild it with kansa reindex).
-const FormatVersion = "1"
+const FormatVersion = "2"
 
 // Key kinds, the first byte of every key.
 const (
@@ -86,6 +86,7 @@ func Open(dir string, opts Options) (*Index, error) {
 	}
 	cache := pebble.NewCache(opts.CacheBytes)
 	po := &pebble.Options{
+		Merger:       counter,
 		Cache:        cache,
 		MemTableSize: opts.MemTableBytes,
 		Logger:       quietLogger{},
@@ -98,7 +99,7 @@ func Open(dir string, opts Options) (*Index, error) {
 	db, err := pebble.Open(dir, po)
 	cache.Unref() // the DB holds its own reference
 	if err != nil {
-		return nil, fmt.Errorf("open index %s: %w", dir, err)
+		return nil, fmt.Errorf("open index %s: %w (an index written by another kansa version is rebuilt with kansa reindex)", dir, err)
 	}
 	x := &Index{db: db}
 	v, err := x.get(metaVersion)
@@ -174,6 +175,7 @@ func (x *Index) Add(lines [][]byte) (int, error) {
 	var key []byte
 	var dec event.Decoder
 	tenants := map[string]bool{}
+	cnt := counts{}
 	added := 0
 	for i, line := range lines {
 		e, err := dec.Decode(line)
@@ -214,6 +216,7 @@ func (x *Index) Add(lines [][]byte) (int, error) {
 		}
 		key = append(postingPrefix(key[:0], kindTime, tenant), tail...)
 		b.Set(key, nil, nil)
+		key = cnt.add(tenant, e, key)
 		if !tenants[tenant] {
 			tenants[tenant] = true
 			b.Set(postingPrefix(key[:0], kindTenant, tenant), nil, nil)
@@ -223,6 +226,9 @@ func (x *Index) Add(lines [][]byte) (int, error) {
 	}
 	if added == 0 {
 		return 0, nil
+	}
+	if err := cnt.write(b); err != nil {
+		return 0, err
 	}
 	b.Set(metaNextSeq, binary.BigEndian.AppendUint64(nil, seq), nil)
 	if err := b.Commit(pebble.Sync); err != nil {

@@ -352,3 +352,56 @@ func TestRepeatsShownOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestCounts: the per-day counters equal counting the events, for each
+// dimension, for one tenant and for all, within a range of days.
+func TestCounts(t *testing.T) {
+	lines := workload(t, 5000)
+	x, _ := openTemp(t)
+	for i := 0; i < len(lines); i += 700 {
+		if _, err := x.Add(lines[i:min(i+700, len(lines))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var evs []*event.Event
+	for _, l := range lines {
+		e, _ := event.Decode(l)
+		e.Normalize()
+		evs = append(evs, e)
+	}
+	day := func(t time.Time) time.Time { return t.UTC().Truncate(24 * time.Hour) }
+	since, until := evs[1000].Time, evs[4000].Time
+	for name, dim := range Dims {
+		for _, tenant := range []string{"", "acme"} {
+			want := map[Count]bool{}
+			sums := map[[2]string]uint64{}
+			for _, e := range evs {
+				if tenant != "" && e.Tenant != tenant || day(e.Time).Before(day(since)) || day(e.Time).After(day(until)) {
+					continue
+				}
+				if v := dimValue(dim, e); v != "" {
+					sums[[2]string{day(e.Time).Format(time.RFC3339), v}]++
+				}
+			}
+			for k, n := range sums {
+				d, _ := time.Parse(time.RFC3339, k[0])
+				want[Count{Day: d, Value: k[1], N: n}] = true
+			}
+			got, err := x.Counts(context.Background(), tenant, dim, since, until)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(want) {
+				t.Fatalf("%s, tenant %q: %d counts, want %d", name, tenant, len(got), len(want))
+			}
+			for i, c := range got {
+				if !want[c] {
+					t.Fatalf("%s, tenant %q: count %+v is wrong", name, tenant, c)
+				}
+				if i > 0 && got[i-1].Day.After(c.Day) {
+					t.Fatalf("%s: counts out of day order", name)
+				}
+			}
+		}
+	}
+}

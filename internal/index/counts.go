@@ -1,0 +1,204 @@
+package index
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/kansa-audit/kansa/internal/event"
+)
+
+// Dashboards count events by one dimension per day. Counters are kept as
+// batches are added, under
+//
+//	c <tenant> 0 <day:4> <dim> <value> → count (8 bytes, summed by merging)
+//
+// so a 90-day chart reads a few thousand keys, not every event. An event
+// added again is counted again: counts are what arrived, and a
+// redelivered batch (rare: a crash between indexing and checkpointing)
+// counts twice.
+const kindCount = 'c'
+
+// Dim is what events are counted by.
+type Dim byte
+
+const (
+	ByAction    Dim = 'a'
+	BySource    Dim = 's'
+	ByUserAgent Dim = 'u'
+	ByActor     Dim = 'o' // TYPE:ID
+	ByOutcome   Dim = 'r'
+)
+
+// Dims names the dimensions, for flags and errors.
+var Dims = map[string]Dim{"action": ByAction, "source": BySource, "user_agent": ByUserAgent, "actor": ByActor, "outcome": ByOutcome}
+
+func dimValue(d Dim, e *event.Event) string {
+	switch d {
+	case ByAction:
+		return e.Action
+	case BySource:
+		return e.Source
+	case ByUserAgent:
+		return e.Context.UserAgent
+	case ByActor:
+		if e.Actor == nil {
+			return ""
+		}
+		return event.Ref{Type: e.Actor.Type, ID: e.Actor.ID}.String()
+	case ByOutcome:
+		return e.Outcome
+	}
+	return ""
+}
+
+var allDims = []Dim{ByAction, BySource, ByUserAgent, ByActor, ByOutcome}
+
+// epochDay is the day of t in UTC, counted from 1970-01-01, offset so that
+// it sorts as an unsigned number.
+func epochDay(t time.Time) uint32 {
+	return uint32(t.UTC().Unix()/86400) ^ 1<<31
+}
+
+func dayTime(d uint32) time.Time { return time.Unix(int64(int32(d^1<<31))*86400, 0).UTC() }
+
+func countKey(dst []byte, tenant string, day uint32, d Dim, v string) []byte {
+	dst = postingPrefix(dst, kindCount, tenant)
+	dst = binary.BigEndian.AppendUint32(dst, day)
+	dst = append(dst, byte(d))
+	return append(dst, v...)
+}
+
+// counter sums big-endian uint64 operands.
+var counter = &pebble.Merger{
+	Name: "kansa.count.v1",
+	Merge: func(_, value []byte) (pebble.ValueMerger, error) {
+		m := &sum{}
+		return m, m.MergeNewer(value)
+	},
+}
+
+type sum struct{ n uint64 }
+
+func (s *sum) MergeNewer(v []byte) error {
+	if len(v) != 8 {
+		return fmt.Errorf("index: counter of %d bytes", len(v))
+	}
+	s.n += binary.BigEndian.Uint64(v)
+	return nil
+}
+func (s *sum) MergeOlder(v []byte) error { return s.MergeNewer(v) }
+func (s *sum) Finish(bool) ([]byte, io.Closer, error) {
+	return binary.BigEndian.AppendUint64(nil, s.n), nil, nil
+}
+
+// counts accumulates one batch's counters before they are merged.
+type counts map[string]uint64
+
+func (c counts) add(tenant string, e *event.Event, key []byte) []byte {
+	day := epochDay(e.Time)
+	for _, d := range allDims {
+		if v := dimValue(d, e); v != "" {
+			key = countKey(key[:0], tenant, day, d, v)
+			c[string(key)]++
+		}
+	}
+	return key
+}
+
+func (c counts) write(b *pebble.Batch) error {
+	for k, n := range c {
+		if err := b.Merge([]byte(k), binary.BigEndian.AppendUint64(nil, n), nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Count is the number of events with one value of a dimension on one day.
+type Count struct {
+	Day   time.Time // midnight UTC
+	Value string
+	N     uint64
+}
+
+// Counts returns the events of tenant ("" for every tenant) counted by
+// dim per UTC day, for the days from since to until (inclusive of both
+// days; zero times for no bound), ordered by day and value. Counts of
+// several tenants are summed.
+func (x *Index) Counts(ctx context.Context, tenant string, dim Dim, since, until time.Time) ([]Count, error) {
+	if !slices.Contains(allDims, dim) {
+		return nil, errors.New("index: unknown dimension")
+	}
+	tenants := []string{tenant}
+	if tenant == "" {
+		var err error
+		if tenants, err = x.Tenants(); err != nil {
+			return nil, err
+		}
+	}
+	type k struct {
+		day   uint32
+		value string
+	}
+	sums := map[k]uint64{}
+	for _, t := range tenants {
+		prefix := postingPrefix(nil, kindCount, t)
+		lo, hi := uint32(0), ^uint32(0)
+		if !since.IsZero() {
+			lo = epochDay(since)
+		}
+		if !until.IsZero() {
+			hi = epochDay(until)
+		}
+		it, err := x.db.NewIter(&pebble.IterOptions{
+			LowerBound: binary.BigEndian.AppendUint32(append([]byte(nil), prefix...), lo),
+			UpperBound: append(binary.BigEndian.AppendUint32(append([]byte(nil), prefix...), hi), 0xff),
+		})
+		if err != nil {
+			return nil, err
+		}
+		for ok := it.First(); ok; ok = it.Next() {
+			if err := ctx.Err(); err != nil {
+				it.Close()
+				return nil, err
+			}
+			key := it.Key()[len(prefix):]
+			if len(key) < 5 || Dim(key[4]) != dim {
+				continue
+			}
+			v, err := it.ValueAndErr()
+			if err != nil || len(v) != 8 {
+				it.Close()
+				return nil, fmt.Errorf("index: counter %q: %v", it.Key(), err)
+			}
+			sums[k{binary.BigEndian.Uint32(key), string(key[5:])}] += binary.BigEndian.Uint64(v)
+		}
+		if err := it.Close(); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]Count, 0, len(sums))
+	for kk, n := range sums {
+		out = append(out, Count{Day: dayTime(kk.day), Value: kk.value, N: n})
+	}
+	slices.SortFunc(out, func(a, b Count) int {
+		if c := a.Day.Compare(b.Day); c != 0 {
+			return c
+		}
+		if a.Value < b.Value {
+			return -1
+		}
+		if a.Value > b.Value {
+			return 1
+		}
+		return 0
+	})
+	return out, nil
+}
