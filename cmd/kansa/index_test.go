@@ -110,9 +110,19 @@ func TestReindex(t *testing.T) {
 		t.Fatalf("after reindex the index checkpoint is %d, the archive's %d", i, a)
 	}
 
+	out, err = run(t, nil, "counts", "--data", data, "--config", cfg, "--by", "action", "--format", "json")
+	if err != nil || strings.TrimSpace(string(out)) != `{"day":"2024-08-06","value":"update","count":400}` {
+		t.Fatalf("counts after reindex: %s %v", out, err)
+	}
+
 	// serve continues the rebuilt index from the WAL.
 	srv = startServe(t, data, "--config", cfg)
 	postEvents(t, srv.url, "b", 100)
+	waitIndexed(t, srv.url, "Order:3", 100)
+	out, err = run(t, nil, "counts", "--data", data, "--config", cfg, "--by", "actor", "--since", "2024-08-06", "--until", "2024-08-06")
+	if err != nil || !strings.Contains(strings.Join(strings.Fields(string(out)), " "), "2024-08-06 User:0 73 2024-08-06 User:1 72") {
+		t.Fatalf("counts by actor through the server: %s %v", out, err)
+	}
 	srv.stop(t)
 	want = archivedHistory(t, data, "3")
 	if got := indexIDs(t, ix, order3); len(got) != 100 || !slices.Equal(got, want) {
@@ -124,12 +134,16 @@ func TestReindex(t *testing.T) {
 }
 
 // archivedHistory is the brute-force answer: the ids of the archive's
-// events for Order:id, newest first, ties in archive order (which is the
-// order the index adds them in).
+// events for Order:id, newest first, ties by id (greatest first).
 func archivedHistory(t *testing.T, data, id string) []string {
 	t.Helper()
 	evs := archivedEvents(t, filepath.Join(data, "archive"))
-	slices.SortStableFunc(evs, func(a, b *event.Event) int { return b.Time.Compare(a.Time) })
+	slices.SortStableFunc(evs, func(a, b *event.Event) int {
+		if c := b.Time.Compare(a.Time); c != 0 {
+			return c
+		}
+		return strings.Compare(b.ID, a.ID)
+	})
 	var ids []string
 	for _, e := range evs {
 		if e.Target != nil && e.Target.Type == "Order" && e.Target.ID == id {

@@ -9,6 +9,9 @@
 //	                        a record's (an actor's) events, newest first: limit
 //	                        (default 100), cursor (from the Kansa-Next-Cursor
 //	                        header of the previous page), format json or table
+//	GET  /v1/counts?by=action|source|user_agent|actor|outcome[&tenant=T][&since=DAY][&until=DAY]
+//	                        events per UTC day by one dimension, from the index's
+//	                        counters: JSON lines {"day","value","count"}
 //	GET  /healthz           200 {"status":"ok",…} while the node runs
 //	GET  /metrics           Prometheus text format
 package api
@@ -42,6 +45,7 @@ func New(n *node.Node) http.Handler {
 		serveSearch(w, r, n.Search, loc)
 	})
 	mux.HandleFunc("GET /v1/history", func(w http.ResponseWriter, r *http.Request) { serveHistory(w, r, n) })
+	mux.HandleFunc("GET /v1/counts", func(w http.ResponseWriter, r *http.Request) { serveCounts(w, r, n) })
 	addOps(mux, n)
 	return mux
 }

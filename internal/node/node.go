@@ -327,3 +327,15 @@ func (n *Node) History(ctx context.Context, ref event.Ref, actor bool, limit int
 	}
 	return hits, res.Next, nil
 }
+
+// ErrNoIndex is returned by what only the search index can answer.
+var ErrNoIndex = errors.New("this needs the search index: set index.enabled: true in the config and build it with kansa reindex")
+
+// Counts returns per-day counts of events by dim from the index's
+// counters (index.Counts).
+func (n *Node) Counts(ctx context.Context, tenant string, dim index.Dim, since, until time.Time) ([]index.Count, error) {
+	if n.Index == nil {
+		return nil, ErrNoIndex
+	}
+	return n.Index.Counts(ctx, tenant, dim, since, until)
+}

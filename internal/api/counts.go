@@ -1,0 +1,62 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/kansa-audit/kansa/internal/index"
+	"github.com/kansa-audit/kansa/internal/node"
+)
+
+// serveCounts answers GET /v1/counts?by=DIM[&tenant=T][&since=DAY][&until=DAY]:
+// per-day counts, as JSON lines {"day":"2024-08-06","value":"update","count":12}.
+func serveCounts(w http.ResponseWriter, r *http.Request, n *node.Node) {
+	p := r.URL.Query()
+	dim, ok := index.Dims[p.Get("by")]
+	if !ok {
+		names := make([]string, 0, len(index.Dims))
+		for k := range index.Dims {
+			names = append(names, k)
+		}
+		slices.Sort(names)
+		httpError(w, http.StatusBadRequest, fmt.Sprintf("by: want one of %s", strings.Join(names, ", ")))
+		return
+	}
+	var since, until time.Time
+	for _, b := range []struct {
+		name string
+		t    *time.Time
+	}{{"since", &since}, {"until", &until}} {
+		if v := p.Get(b.name); v != "" {
+			t, err := time.Parse("2006-01-02", v)
+			if err != nil {
+				httpError(w, http.StatusBadRequest, b.name+": want a day, YYYY-MM-DD (UTC)")
+				return
+			}
+			*b.t = t
+		}
+	}
+	counts, err := n.Counts(r.Context(), p.Get("tenant"), dim, since, until)
+	switch {
+	case errors.Is(err, node.ErrNoIndex):
+		httpError(w, http.StatusNotImplemented, err.Error())
+		return
+	case err != nil:
+		httpError(w, http.StatusInternalServerError, "counts: "+err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	enc := json.NewEncoder(w)
+	for _, c := range counts {
+		enc.Encode(struct {
+			Day   string `json:"day"`
+			Value string `json:"value"`
+			Count uint64 `json:"count"`
+		}{c.Day.Format("2006-01-02"), c.Value, c.N})
+	}
+}
