@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -73,12 +74,8 @@ func serveHistory(w http.ResponseWriter, r *http.Request, n *node.Node) {
 			return
 		}
 	}
-	format := params.Get("format")
-	if format == "" {
-		format = "json"
-	}
-	if format != "json" && format != "table" {
-		httpError(w, http.StatusBadRequest, "format: want json or table")
+	format, ok := formatParam(w, params)
+	if !ok {
 		return
 	}
 	hits, next, err := n.History(r.Context(), ref, actor != "", limit, params.Get("cursor"))
@@ -144,12 +141,8 @@ func serveSearch(w http.ResponseWriter, r *http.Request, s search.Searcher, loc 
 			return
 		}
 	}
-	format := params.Get("format")
-	if format == "" {
-		format = "json"
-	}
-	if format != "json" && format != "table" {
-		httpError(w, http.StatusBadRequest, "format: want json or table")
+	format, ok := formatParam(w, params)
+	if !ok {
 		return
 	}
 	hits, err := s.Search(r.Context(), &q)
@@ -164,6 +157,20 @@ func serveSearch(w http.ResponseWriter, r *http.Request, s search.Searcher, loc 
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	search.WriteJSON(w, hits)
+}
+
+// formatParam reads the format parameter: json (the default) or table. It
+// answers 400 itself for anything else.
+func formatParam(w http.ResponseWriter, params url.Values) (string, bool) {
+	format := params.Get("format")
+	if format == "" {
+		format = "json"
+	}
+	if format != "json" && format != "table" {
+		httpError(w, http.StatusBadRequest, "format: want json or table")
+		return "", false
+	}
+	return format, true
 }
 
 func httpError(w http.ResponseWriter, code int, msg string) {

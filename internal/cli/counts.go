@@ -15,6 +15,7 @@ import (
 
 	"github.com/kansa-audit/kansa/internal/index"
 	"github.com/kansa-audit/kansa/internal/node"
+	"github.com/kansa-audit/kansa/internal/search"
 )
 
 func runCounts(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
@@ -86,7 +87,7 @@ func runCounts(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "DAY\t%s\tCOUNT\n", strings.ToUpper(*by))
 	for _, c := range counts {
-		fmt.Fprintf(tw, "%s\t%s\t%d\n", c.Day.Format("2006-01-02"), cell(c.Value), c.N)
+		fmt.Fprintf(tw, "%s\t%s\t%d\n", c.Day.Format("2006-01-02"), search.Cell(c.Value), c.N)
 	}
 	return tw.Flush()
 }
@@ -119,17 +120,4 @@ func countsViaSocket(ctx context.Context, sock string, v url.Values) ([]index.Co
 		out = append(out, index.Count{Day: day, Value: c.Value, N: c.Count})
 	}
 	return out, nil
-}
-
-// cell keeps a value on one table line.
-func cell(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return strings.Map(func(r rune) rune {
-		if r == '\t' || r == '\n' || r == '\r' {
-			return ' '
-		}
-		return r
-	}, s)
 }

@@ -37,12 +37,14 @@ func WriteTable(w io.Writer, hits []Hit) error {
 			target = event.Ref{Type: e.Target.Type, ID: e.Target.ID}.String()
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.Format("2006-01-02 15:04:05.000 -07:00"),
-			cell(e.Action), cell(actor), cell(target), cell(e.Source), cell(e.Context.IP), cell(e.Context.RequestID), e.Outcome)
+			Cell(e.Action), Cell(actor), Cell(target), Cell(e.Source), Cell(e.Context.IP), Cell(e.Context.RequestID), e.Outcome)
 	}
 	return tw.Flush()
 }
 
-func cell(s string) string {
+// Cell keeps a value on one line of a table: "-" for empty, tabs and
+// line breaks as spaces.
+func Cell(s string) string {
 	if s == "" {
 		return "-"
 	}

@@ -20,7 +20,7 @@ func WriteHistory(w io.Writer, hits []Hit, showTarget, showActor bool) error {
 	bw := bufio.NewWriter(w)
 	for _, h := range hits {
 		e := h.Event
-		fmt.Fprintf(bw, "%s  %s", e.Time.Format("2006-01-02 15:04:05.000 -07:00"), cell(e.Action))
+		fmt.Fprintf(bw, "%s  %s", e.Time.Format("2006-01-02 15:04:05.000 -07:00"), Cell(e.Action))
 		if e.Outcome == event.OutcomeFailure {
 			bw.WriteString(" (failed)")
 		}
@@ -32,23 +32,23 @@ func WriteHistory(w io.Writer, hits []Hit, showTarget, showActor bool) error {
 			if a := e.Actor; a != nil {
 				who = event.Ref{Type: a.Type, ID: a.ID}.String()
 				if a.Name != "" {
-					who += " (" + cell(a.Name) + ")"
+					who += " (" + Cell(a.Name) + ")"
 				}
 			}
 			bw.WriteString("  by " + who)
 		}
 		c := &e.Context
 		if c.IP != "" {
-			bw.WriteString("  from " + cell(c.IP))
+			bw.WriteString("  from " + Cell(c.IP))
 		}
 		switch {
 		case c.Endpoint != "":
-			bw.WriteString("  via " + cell(c.Endpoint))
+			bw.WriteString("  via " + Cell(c.Endpoint))
 		case c.Caller != "":
-			bw.WriteString("  in " + cell(c.Caller))
+			bw.WriteString("  in " + Cell(c.Caller))
 		}
 		if c.RequestID != "" {
-			bw.WriteString("  request " + cell(c.RequestID))
+			bw.WriteString("  request " + Cell(c.RequestID))
 		}
 		bw.WriteByte('\n')
 		writeChanges(bw, e.Changes)
@@ -74,11 +74,11 @@ func writeChanges(w *bufio.Writer, changes []byte) {
 	}
 	fields, err := rawjson.ObjectFields(nil, changes)
 	if err != nil {
-		fmt.Fprintf(w, "    %s\n", cell(string(changes)))
+		fmt.Fprintf(w, "    %s\n", Cell(string(changes)))
 		return
 	}
 	for _, f := range fields {
-		name := cell(string(f.Key))
+		name := Cell(string(f.Key))
 		var pair [][]byte
 		if rawjson.KindOf(f.Value) == rawjson.Array {
 			rawjson.Elements(f.Value, func(_ int, v []byte) error {
@@ -102,8 +102,8 @@ func value(v []byte) string {
 		s, err := rawjson.Text(v)
 		if err == nil && s != "" && s != "null" && s != "true" && s != "false" &&
 			!strings.ContainsAny(s[:1], "-0123456789") && !strings.ContainsAny(s, " →\"") {
-			return cell(s)
+			return Cell(s)
 		}
 	}
-	return cell(string(v))
+	return Cell(string(v))
 }
