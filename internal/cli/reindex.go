@@ -14,9 +14,6 @@ import (
 	"github.com/kansa-audit/kansa/internal/node"
 )
 
-// reindexChunk is how many events go into the index at a time.
-const reindexChunk = 1 << 16
-
 func runReindex(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlagSet("reindex", stderr)
 	var c common
@@ -54,48 +51,32 @@ func runReindex(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 	if err := os.RemoveAll(building); err != nil {
 		return err
 	}
-	x, err := index.Open(building, index.Options{CacheBytes: int64(cfg.Index.CacheBytes)})
+	b, err := index.NewBuilder(building, index.Options{CacheBytes: int64(cfg.Index.CacheBytes)}, index.BuildOptions{})
 	if err != nil {
 		return err
 	}
+	done := false
 	defer func() {
-		if x != nil {
-			x.Close()
-			os.RemoveAll(building)
+		if !done {
+			b.Abort()
 		}
 	}()
 
 	start := time.Now()
-	var files, lines, added int
+	var files, lines int
 	var chunk [][]byte
-	var arena []byte
-	flush := func() error {
-		n, err := x.Add(chunk)
-		added += n
-		clear(chunk)
-		chunk, arena = chunk[:0], nil
-		return err
-	}
 	progress := time.Now()
 	err = archive.Manifests(ctx, store, func(m *archive.Manifest) error {
 		for _, f := range m.Files {
 			if f.Kind != "events" || f.Format != archive.FormatNDJSON {
 				continue
 			}
+			// The builder copies the lines; each is valid only during the
+			// callback, so hand them over one file at a time at most.
 			err := archive.ReadLines(ctx, store, f.Key, func(l []byte) error {
-				// The line is valid only during the call: copy it into
-				// blocks that the chunk's lines share.
-				if cap(arena)-len(arena) < len(l) {
-					arena = make([]byte, 0, max(1<<20, len(l)))
-				}
-				n := len(arena)
-				arena = append(arena, l...)
-				chunk = append(chunk, arena[n:len(arena):len(arena)])
+				chunk = append(chunk[:0], l)
 				lines++
-				if len(chunk) == reindexChunk {
-					return flush()
-				}
-				return nil
+				return b.Add(chunk)
 			})
 			if err != nil {
 				return fmt.Errorf("%s: %w", f.Key, err)
@@ -108,16 +89,13 @@ func runReindex(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 		}
 		return nil
 	})
-	if err == nil && len(chunk) > 0 {
-		err = flush()
+	if err == nil {
+		err = b.Finish(ctx)
+		done = true
 	}
 	if err != nil {
 		return fmt.Errorf("reindex: %w (the old index, if any, is untouched)", err)
 	}
-	if err := x.Close(); err != nil {
-		return err
-	}
-	x = nil
 	if err := os.RemoveAll(final); err != nil {
 		return err
 	}
@@ -132,7 +110,7 @@ func runReindex(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 	}
 	d := time.Since(start)
 	fmt.Fprintf(stdout, "index rebuilt from %s: %d events from %d files in %s (%.0f events/s)\n",
-		store, added, files, d.Round(time.Millisecond), float64(lines)/d.Seconds())
+		store, lines, files, d.Round(time.Millisecond), float64(lines)/d.Seconds())
 	if !cfg.Index.Enabled {
 		fmt.Fprintln(stdout, "index.enabled is false in this config: kansa serve will not keep the index up to date")
 	}

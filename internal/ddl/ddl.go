@@ -225,20 +225,41 @@ func (d *desc) duckdb() (string, error) {
 	if strings.HasPrefix(d.loc, "s3://") {
 		b.WriteString("INSTALL httpfs; LOAD httpfs;\n-- and CREATE SECRET (TYPE s3, PROVIDER credential_chain) for the bucket's credentials\n")
 	}
-	var types []string
-	for _, p := range d.parts {
-		t := "VARCHAR"
-		if p.Kind == archive.PartitionTime {
-			if _, _, _, ok := intTime(p.Format); ok {
-				t = "INTEGER"
-			}
+	fmt.Fprintf(&b, "CREATE OR REPLACE VIEW %s AS\nSELECT * FROM %s;\n", d.o.Table, DuckDBScan([]string{d.loc + "**/*.parquet"}, d.parts, "\n  "))
+	return b.String(), nil
+}
+
+// DuckDBType is the DuckDB type of a partition column in the view the
+// DuckDB DDL creates: INTEGER for a time partition of one integer field
+// (yyyy, MM, dd, HH, mm, ss), VARCHAR otherwise.
+func DuckDBType(p archive.Partition) string {
+	if p.Kind == archive.PartitionTime {
+		if _, _, _, ok := intTime(p.Format); ok {
+			return "INTEGER"
 		}
-		types = append(types, fmt.Sprintf("'%s': %s", p.Name, t))
+	}
+	return "VARCHAR"
+}
+
+// DuckDBScan returns the read_parquet call of the DuckDB view over the
+// files that globs match (one glob, or a list), with the partitions parts
+// read from the paths (hive_partitioning) and typed by DuckDBType. sep goes
+// before the options ("\n  " or " "). Globs are quoted as SQL strings.
+func DuckDBScan(globs []string, parts []archive.Partition, sep string) string {
+	quoted := make([]string, len(globs))
+	for i, g := range globs {
+		quoted[i] = "'" + strings.ReplaceAll(g, "'", "''") + "'"
+	}
+	files := strings.Join(quoted, ", ")
+	if len(globs) != 1 {
+		files = "[" + files + "]"
+	}
+	var types []string
+	for _, p := range parts {
+		types = append(types, fmt.Sprintf("'%s': %s", strings.ReplaceAll(p.Name, "'", "''"), DuckDBType(p)))
 	}
 	sort.Strings(types)
-	fmt.Fprintf(&b, "CREATE OR REPLACE VIEW %s AS\nSELECT * FROM read_parquet('%s**/*.parquet',\n  hive_partitioning = true,\n  hive_types = {%s});\n",
-		d.o.Table, d.loc, strings.Join(types, ", "))
-	return b.String(), nil
+	return fmt.Sprintf("read_parquet(%s,%shive_partitioning = true,%shive_types = {%s})", files, sep, sep, strings.Join(types, ", "))
 }
 
 func comma(i, n int) string {

@@ -31,12 +31,11 @@ import (
 
 // FormatVersion is the layout of keys and values; an index of another
 // version is refused (rebuild it with kansa reindex).
-const FormatVersion = "2"
+const FormatVersion = "3"
 
 // Key kinds, the first byte of every key.
 const (
 	kindEvent   = 'e' // seq → stored line
-	kindID      = 'i' // event id → seq
 	kindActor   = 'a'
 	kindTarget  = 't'
 	kindRequest = 'r'
@@ -73,8 +72,9 @@ type Index struct {
 	closeErr  error
 }
 
-// Open opens the index in dir, creating it if needed.
-func Open(dir string, opts Options) (*Index, error) {
+// pebbleOptions fills in opts' defaults and returns the Pebble options of
+// an index with them. The caller owns a reference to the cache.
+func pebbleOptions(opts Options) (*pebble.Options, *pebble.Cache) {
 	if opts.CacheBytes <= 0 {
 		opts.CacheBytes = 64 << 20
 	}
@@ -96,6 +96,12 @@ func Open(dir string, opts Options) (*Index, error) {
 		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 		po.Levels[i].Compression = func() *sstable.CompressionProfile { return sstable.ZstdCompression }
 	}
+	return po, cache
+}
+
+// Open opens the index in dir, creating it if needed.
+func Open(dir string, opts Options) (*Index, error) {
+	po, cache := pebbleOptions(opts)
 	db, err := pebble.Open(dir, po)
 	cache.Unref() // the DB holds its own reference
 	if err != nil {
@@ -189,33 +195,15 @@ func (x *Index) Add(lines [][]byte) (int, error) {
 			continue
 		}
 		seen[e.ID] = true
-		key = append(append(key[:0], kindID), e.ID...)
 		var sb [8]byte
 		binary.BigEndian.PutUint64(sb[:], seq)
-		b.Set(key, sb[:], nil)
 		key = append(append(key[:0], kindEvent), sb[:]...)
 		b.Set(key, line, nil)
-
 		tenant := e.Tenant
 		if tenant == "" {
 			tenant = event.DefaultTenant
 		}
-		tail := binary.BigEndian.AppendUint64(nil, timeOrd(e.Time.UnixMicro()))
-		tail = append(tail, sb[:]...)
-		if a := e.Actor; a != nil && a.ID != "" {
-			key = append(postingPrefix(key[:0], kindActor, tenant, a.Type, a.ID), tail...)
-			b.Set(key, nil, nil)
-		}
-		if t := e.Target; t != nil && t.ID != "" {
-			key = append(postingPrefix(key[:0], kindTarget, tenant, t.Type, t.ID), tail...)
-			b.Set(key, nil, nil)
-		}
-		if r := e.Context.RequestID; r != "" {
-			key = append(postingPrefix(key[:0], kindRequest, tenant, r), tail...)
-			b.Set(key, nil, nil)
-		}
-		key = append(postingPrefix(key[:0], kindTime, tenant), tail...)
-		b.Set(key, nil, nil)
+		key = eachPosting(key, e, tenant, seq, func(_ byte, k []byte) { b.Set(k, nil, nil) })
 		key = cnt.add(tenant, e, key)
 		if !tenants[tenant] {
 			tenants[tenant] = true
@@ -236,6 +224,30 @@ func (x *Index) Add(lines [][]byte) (int, error) {
 	}
 	x.next = seq
 	return added, nil
+}
+
+// eachPosting calls fn with each posting key of e, which has the index's
+// seq: its actor's, its target's, its request's and its tenant's. The key
+// passed is valid during the call; the buffer is returned for reuse.
+func eachPosting(key []byte, e *event.Event, tenant string, seq uint64, fn func(kind byte, key []byte)) []byte {
+	var tail [16]byte
+	binary.BigEndian.PutUint64(tail[:8], timeOrd(e.Time.UnixMicro()))
+	binary.BigEndian.PutUint64(tail[8:], seq)
+	if a := e.Actor; a != nil && a.ID != "" {
+		key = append(postingPrefix(key[:0], kindActor, tenant, a.Type, a.ID), tail[:]...)
+		fn(kindActor, key)
+	}
+	if t := e.Target; t != nil && t.ID != "" {
+		key = append(postingPrefix(key[:0], kindTarget, tenant, t.Type, t.ID), tail[:]...)
+		fn(kindTarget, key)
+	}
+	if r := e.Context.RequestID; r != "" {
+		key = append(postingPrefix(key[:0], kindRequest, tenant, r), tail[:]...)
+		fn(kindRequest, key)
+	}
+	key = append(postingPrefix(key[:0], kindTime, tenant), tail[:]...)
+	fn(kindTime, key)
+	return key
 }
 
 // Kind names a posting list.
@@ -579,4 +591,23 @@ func (quietLogger) Infof(string, ...any)  {}
 func (quietLogger) Errorf(string, ...any) {}
 func (quietLogger) Fatalf(format string, args ...any) {
 	panic(fmt.Sprintf("pebble: "+format, args...))
+}
+
+// Usage returns the bytes on disk of each kind of key, by its first byte,
+// as Pebble estimates them.
+func (x *Index) Usage() (map[string]uint64, error) {
+	out := map[string]uint64{}
+	for _, k := range []byte{kindEvent, kindActor, kindTarget, kindRequest, kindTime, kindTenant, kindMeta, kindCount} {
+		n, err := x.db.EstimateDiskUsage([]byte{k}, []byte{k + 1})
+		if err != nil {
+			return nil, err
+		}
+		out[string(k)] = n
+	}
+	return out, nil
+}
+
+// Compact compacts the whole index.
+func (x *Index) Compact() error {
+	return x.db.Compact(context.Background(), []byte{0}, []byte{0xff}, true)
 }

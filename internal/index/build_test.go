@@ -1,0 +1,138 @@
+package index
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+)
+
+// dump returns every key and value of the index, as reads see them.
+func dump(t *testing.T, x *Index) (keys, vals [][]byte) {
+	t.Helper()
+	it, err := x.db.NewIter(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, bytes.Clone(it.Key()))
+		vals = append(vals, bytes.Clone(v))
+	}
+	return keys, vals
+}
+
+// TestBuildEqualsAdd: a Builder, with batches, runs and merges forced
+// small, makes exactly the keys and values that Add makes from the same
+// events; the built index then takes Adds like any other.
+func TestBuildEqualsAdd(t *testing.T) {
+	lines := workload(t, 6000)
+	added, _ := openTemp(t)
+	for i := 0; i < len(lines); i += 500 {
+		if _, err := added.Add(lines[i:min(i+500, len(lines))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	dir := filepath.Join(t.TempDir(), "built")
+	b, err := NewBuilder(dir, Options{BlockBytes: 4 << 10}, BuildOptions{Workers: 3, MemoryBytes: 96 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.batch = 50 << 10
+	for i := 0; i < len(lines); i += 333 {
+		if err := b.Add(lines[i:min(i+333, len(lines))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := b.Events(); got != uint64(len(lines)) {
+		t.Fatalf("Events() = %d, want %d", got, len(lines))
+	}
+	if len(b.runs[kindActor]) < 2 || len(b.files) < 10 {
+		t.Fatalf("runs %d, e tables %d: the test should force several of each", len(b.runs[kindActor]), len(b.files))
+	}
+	if err := b.Finish(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	built, err := Open(dir, Options{BlockBytes: 4 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer built.Close()
+
+	wk, wv := dump(t, added)
+	gk, gv := dump(t, built)
+	if !slices.EqualFunc(gk, wk, bytes.Equal) {
+		t.Fatalf("built index has %d keys, added %d (or they differ)", len(gk), len(wk))
+	}
+	for i := range gk {
+		if !bytes.Equal(gv[i], wv[i]) {
+			t.Fatalf("key %q: built %q, added %q", gk[i], gv[i], wv[i])
+		}
+	}
+	m, err := built.db.Metrics(), error(nil)
+	_ = err
+	if n := m.Levels[len(m.Levels)-1].TablesCount; n == 0 {
+		t.Fatal("no tables at the bottom level: the build did not ingest there")
+	}
+
+	// Both take the same Adds and stay equal, counters included.
+	more := workload(t, 7000)[6000:]
+	for _, x := range []*Index{added, built} {
+		if _, err := x.Add(more); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wk, wv = dump(t, added)
+	gk, gv = dump(t, built)
+	if !slices.EqualFunc(gk, wk, bytes.Equal) || !slices.EqualFunc(gv, wv, bytes.Equal) {
+		t.Fatal("after more Adds the built index differs from the added one")
+	}
+}
+
+// TestBuildEmpty: a build of nothing is an empty, usable index; a build
+// into a directory that holds files is refused; Abort removes the
+// directory.
+func TestBuildEmpty(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "x")
+	b, err := NewBuilder(dir, Options{}, BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Finish(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewBuilder(dir, Options{}, BuildOptions{}); err == nil {
+		t.Fatal("NewBuilder into a non-empty directory succeeded")
+	}
+	x, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := x.Search(context.Background(), Request{Keys: []Key{{Kind: All}}})
+	x.Close()
+	if err != nil || len(res.Events) != 0 {
+		t.Fatalf("empty build: %d events, %v", len(res.Events), err)
+	}
+
+	dir2 := filepath.Join(t.TempDir(), "y")
+	b, err = NewBuilder(dir2, Options{}, BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Add(workload(t, 100)); err != nil {
+		t.Fatal(err)
+	}
+	b.Abort()
+	if _, err := os.Stat(dir2); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal("Abort left the index directory")
+	}
+}
