@@ -3,55 +3,363 @@
 package main
 
 import (
+	"bufio"
+	"compress/gzip"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/kansa-audit/kansa/internal/event"
 	"github.com/kansa-audit/kansa/internal/index"
 	"github.com/kansa-audit/kansa/internal/synth"
 )
 
-// evalKansa measures internal/index itself: Add in chunks, then the
-// lookups through Search.
+// evalKansa measures internal/index itself: a build (the Builder of
+// kansa reindex, or Add in chunks as the index sink does), then the
+// lookups through Search warm, again while events are added at
+// -ingest-rate, and cold after dropping the page cache; the per-day
+// counters; and, with -archive, a full scan of the same events as gzip
+// NDJSON, what search does without an index.
 func evalKansa(out io.Writer, g *synth.Generator, o options) error {
-	dir := filepath.Join(o.dir, "index")
-	x, err := index.Open(dir, index.Options{BlockBytes: o.blockSize, CacheBytes: o.cacheBytes})
-	if err != nil {
-		return err
-	}
-	defer x.Close()
-	start := time.Now()
-	err = chunks(g, func(k int, lines [][]byte) error {
-		_, err := x.Add(lines)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	built := time.Since(start)
-	fmt.Fprintf(out, "kansa index: built %d events in %s (%.0f events/s), %.1f bytes/event\n", o.n, built.Round(time.Millisecond),
-		float64(o.n)/built.Seconds(), float64(dirSize(o.dir))/float64(o.n))
 	ctx := context.Background()
-	lookup := func(k synth.Key) (int, error) {
-		key := index.Key{Type: k.Type, ID: k.ID, Tenant: "default"}
-		switch k.Kind {
-		case "actor":
-			key.Kind = index.Actor
-		case "target":
-			key.Kind = index.Target
-		case "request":
-			key.Kind = index.RequestID
-		}
-		res, err := x.Search(ctx, index.Request{Keys: []index.Key{key}, Limit: 100})
-		return len(res.Events), err
-	}
-	for _, kind := range []string{"target", "actor", "request"} {
-		keys := g.Keys(kind, o.lookups, 9)
-		if err := latencies(out, kind, keys, lookup); err != nil {
+	dir := filepath.Join(o.dir, "index")
+	opts := index.Options{BlockBytes: o.blockSize, CacheBytes: o.cacheBytes}
+	if !o.reuse {
+		if err := buildKansa(out, g, o, dir, opts); err != nil {
 			return err
 		}
 	}
+	x, err := index.Open(dir, opts)
+	if err != nil {
+		return err
+	}
+	defer func() { x.Close() }()
+	u, err := x.Usage()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "index: %.1f bytes/event on disk;", float64(dirSize(dir))/float64(o.n))
+	for _, k := range []string{"e", "a", "t", "r", "T", "c"} {
+		fmt.Fprintf(out, " %s %.1f", k, float64(u[k])/float64(o.n))
+	}
+	fmt.Fprintln(out)
+
+	lookup := func(x *index.Index) func(k synth.Key) (int, error) {
+		return func(k synth.Key) (int, error) {
+			key := index.Key{Type: k.Type, ID: k.ID, Tenant: "default"}
+			switch k.Kind {
+			case "actor":
+				key.Kind = index.Actor
+			case "target":
+				key.Kind = index.Target
+			case "request":
+				key.Kind = index.RequestID
+			}
+			res, err := x.Search(ctx, index.Request{Keys: []index.Key{key}, Limit: 100})
+			return len(res.Events), err
+		}
+	}
+	kinds := []string{"target", "actor", "request"}
+	keys := map[string][]synth.Key{}
+	for _, kind := range kinds {
+		keys[kind] = g.Keys(kind, o.lookups, 9)
+	}
+	warm := func(label string) error {
+		for _, kind := range kinds {
+			for _, k := range keys[kind] { // untimed: fill the caches
+				if _, err := lookup(x)(k); err != nil {
+					return err
+				}
+			}
+			if err := latencies(out, label+kind, keys[kind], lookup(x)); err != nil {
+				return err
+			}
+		}
+		for range 3 {
+			t0 := time.Now()
+			c, err := x.Counts(ctx, "default", index.ByAction, time.Time{}, time.Time{})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "%scount by action per day: %d rows in %.1f ms\n", label, len(c), ms(time.Since(t0)))
+		}
+		return nil
+	}
+	fmt.Fprintln(out, "warm (each key looked up once untimed first):")
+	if err := warm("  "); err != nil {
+		return err
+	}
+
+	if o.ingestRate > 0 {
+		fmt.Fprintf(out, "warm while adding %d events/s:\n", o.ingestRate)
+		stop := make(chan struct{})
+		var added atomic.Uint64
+		errc := make(chan error, 1)
+		t0 := time.Now()
+		go func() { errc <- ingest(x, g, o.ingestRate, stop, &added) }()
+		// Two seconds of ingest before the lookups start.
+		for added.Load() < uint64(2*o.ingestRate) && len(errc) == 0 {
+			time.Sleep(10 * time.Millisecond)
+		}
+		werr := warm("  ")
+		close(stop)
+		ierr := <-errc
+		d := time.Since(t0)
+		if err := errors.Join(werr, ierr); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "  added %d events in %s (%.0f events/s)\n", added.Load(), d.Round(time.Millisecond), float64(added.Load())/d.Seconds())
+	}
+
+	if o.cold > 0 {
+		fmt.Fprintln(out, "cold (index closed, page cache dropped and index opened before each lookup; the lookup alone timed):")
+		if err := x.Close(); err != nil {
+			return err
+		}
+		for _, kind := range kinds {
+			d := make([]time.Duration, 0, o.cold)
+			for _, k := range g.Keys(kind, o.cold, 11) {
+				if err := dropCaches(); err != nil {
+					return err
+				}
+				y, err := index.Open(dir, opts)
+				if err != nil {
+					return err
+				}
+				t0 := time.Now()
+				_, err = lookup(y)(k)
+				d = append(d, time.Since(t0))
+				y.Close()
+				if err != nil {
+					return err
+				}
+			}
+			slices.Sort(d)
+			fmt.Fprintf(out, "  %-16s n=%d  p50 %8.3f ms  p99 %8.3f ms  max %8.3f ms\n", kind, len(d),
+				ms(d[len(d)/2]), ms(d[min(len(d)-1, len(d)*99/100)]), ms(d[len(d)-1]))
+		}
+		if x, err = index.Open(dir, opts); err != nil {
+			return err
+		}
+	}
+
+	if o.archive {
+		return evalArchiveScan(out, g, o)
+	}
 	return nil
+}
+
+func buildKansa(out io.Writer, g *synth.Generator, o options, dir string, opts index.Options) error {
+	start := time.Now()
+	switch o.build {
+	case "bulk":
+		b, err := index.NewBuilder(dir, opts, index.BuildOptions{})
+		if err != nil {
+			return err
+		}
+		err = chunks(g, func(k int, lines [][]byte) error { return b.Add(lines) })
+		if err != nil {
+			b.Abort()
+			return err
+		}
+		if err := b.Finish(context.Background()); err != nil {
+			return err
+		}
+		built := time.Since(start)
+		fmt.Fprintf(out, "kansa index: bulk-built %d events in %s (%.0f events/s, the synthetic generator sharing the cores)\n",
+			o.n, built.Round(time.Millisecond), float64(o.n)/built.Seconds())
+	case "add":
+		x, err := index.Open(dir, opts)
+		if err != nil {
+			return err
+		}
+		defer x.Close()
+		err = chunks(g, func(k int, lines [][]byte) error {
+			_, err := x.Add(lines)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		built := time.Since(start)
+		fmt.Fprintf(out, "kansa index: added %d events in %s (%.0f events/s), %.1f bytes/event\n", o.n, built.Round(time.Millisecond),
+			float64(o.n)/built.Seconds(), float64(dirSize(dir))/float64(o.n))
+		cstart := time.Now()
+		if err := x.Compact(); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "compacted in %s\n", time.Since(cstart).Round(time.Millisecond))
+	default:
+		return fmt.Errorf("-build %q: bulk or add", o.build)
+	}
+	return nil
+}
+
+// ingest adds events of a second workload, timed after the first one,
+// at rate events/s in 20 steps a second until stop is closed.
+func ingest(x *index.Index, g *synth.Generator, rate int, stop <-chan struct{}, added *atomic.Uint64) error {
+	cfg := g.Config()
+	more := synth.New(synth.Config{Seed: 7, Events: 100_000_000, Start: cfg.Start.AddDate(0, 0, cfg.Days), Days: cfg.Days})
+	lines := more.Chunk(nil, 0)
+	next, k := 0, 1
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	step := max(1, rate/20)
+	for {
+		select {
+		case <-stop:
+			return nil
+		case <-tick.C:
+		}
+		for todo := step; todo > 0; {
+			if next == len(lines) {
+				lines, next = more.Chunk(lines[:0], k), 0
+				k++
+			}
+			n := min(todo, len(lines)-next)
+			if _, err := x.Add(lines[next : next+n]); err != nil {
+				return err
+			}
+			next += n
+			todo -= n
+			added.Add(uint64(n))
+		}
+	}
+}
+
+// dropCaches writes the page cache's dirty pages and drops it.
+func dropCaches() error {
+	if err := syncAll(); err != nil {
+		return err
+	}
+	if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("3\n"), 0); err != nil {
+		return fmt.Errorf("drop the page cache (-cold needs root; -cold 0 skips it): %w", err)
+	}
+	return nil
+}
+
+// evalArchiveScan writes the workload as gzip NDJSON files of one chunk
+// each (unless -reuse finds them) and times a full scan that decodes each
+// event and tests it, as search does without an index.
+func evalArchiveScan(out io.Writer, g *synth.Generator, o options) error {
+	dir := filepath.Join(o.dir, "archive")
+	if !o.reuse {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		t0 := time.Now()
+		var mu sync.Mutex
+		var werr error
+		sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+		var wg sync.WaitGroup
+		for k := range g.Chunks() {
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				if err := writeGzipChunk(filepath.Join(dir, fmt.Sprintf("%06d.ndjson.gz", k)), g.Chunk(nil, k)); err != nil {
+					mu.Lock()
+					werr = errors.Join(werr, err)
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		if werr != nil {
+			return werr
+		}
+		fmt.Fprintf(out, "gzip NDJSON archive: wrote %d events in %s, %.1f bytes/event\n", o.n, time.Since(t0).Round(time.Millisecond),
+			float64(dirSize(dir))/float64(o.n))
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "*.ndjson.gz"))
+	if err != nil {
+		return err
+	}
+	if err := dropCaches(); err != nil {
+		fmt.Fprintf(out, "(page cache not dropped: %v)\n", err)
+	}
+	want := g.Keys("actor", 1, 13)[0]
+	t0 := time.Now()
+	var scanned, matched atomic.Uint64
+	jobs := make(chan string)
+	errc := make(chan error, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			var dec event.Decoder
+			for path := range jobs {
+				n, m, err := scanGzip(path, &dec, want)
+				if err != nil {
+					errc <- err
+					return
+				}
+				scanned.Add(n)
+				matched.Add(m)
+			}
+		})
+	}
+	for _, f := range files {
+		jobs <- f
+	}
+	close(jobs)
+	wg.Wait()
+	close(errc)
+	if err := <-errc; err != nil {
+		return err
+	}
+	d := time.Since(t0)
+	fmt.Fprintf(out, "gzip NDJSON full scan (cold, %d workers): %d events in %s (%.0f events/s), %d of actor %s:%s\n",
+		runtime.GOMAXPROCS(0), scanned.Load(), d.Round(time.Millisecond), float64(scanned.Load())/d.Seconds(), matched.Load(), want.Type, want.ID)
+	return nil
+}
+
+func writeGzipChunk(path string, lines [][]byte) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	zw, err := gzip.NewWriterLevel(f, gzip.BestSpeed)
+	if err != nil {
+		f.Close()
+		return err
+	}
+	bw := bufio.NewWriterSize(zw, 1<<20)
+	for _, l := range lines {
+		bw.Write(l)
+		bw.WriteByte('\n')
+	}
+	err = errors.Join(bw.Flush(), zw.Close(), f.Close())
+	return err
+}
+
+func scanGzip(path string, dec *event.Decoder, want synth.Key) (n, m uint64, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(bufio.NewReaderSize(f, 1<<20))
+	if err != nil {
+		return 0, 0, err
+	}
+	sc := bufio.NewScanner(zr)
+	sc.Buffer(make([]byte, 0, 1<<20), 1<<24)
+	for sc.Scan() {
+		e, err := dec.Decode(sc.Bytes())
+		if err != nil {
+			return n, m, fmt.Errorf("%s: %w", path, err)
+		}
+		n++
+		if e.Actor != nil && e.Actor.Type == want.Type && e.Actor.ID == want.ID {
+			m++
+		}
+	}
+	return n, m, sc.Err()
 }

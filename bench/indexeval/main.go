@@ -7,6 +7,7 @@
 // and of a dashboard aggregation (count by action per day).
 //
 //	go run ./bench/indexeval -engine duckdb -n 10000000 -dir /tmp/ie
+//	go run ./bench/indexeval -engine kansa -block-size 0 -n 100000000 -archive -dir /work/ie
 package main
 
 import (
@@ -20,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"time"
@@ -46,6 +48,12 @@ type options struct {
 	// pebble
 	blockSize  int
 	cacheBytes int64
+	// kansa
+	build      string
+	reuse      bool
+	cold       int
+	ingestRate int
+	archive    bool
 }
 
 func run(args []string, out io.Writer) error {
@@ -58,15 +66,33 @@ func run(args []string, out io.Writer) error {
 	fs.BoolVar(&o.index, "index", true, "duckdb: create ART indexes on the lookup keys")
 	fs.IntVar(&o.blockSize, "block-size", 4<<10, "pebble: data block size (kansa: 0 for the index's default)")
 	fs.Int64Var(&o.cacheBytes, "cache", 0, "kansa: block cache bytes (0: the index's default)")
+	fs.StringVar(&o.build, "build", "bulk", "kansa: bulk (index.Builder, as kansa reindex) or add (Index.Add in chunks, as the index sink)")
+	fs.BoolVar(&o.reuse, "reuse", false, "kansa: keep -dir and query the index (and archive) built by an earlier run with the same -n")
+	fs.IntVar(&o.cold, "cold", 100, "kansa: lookups of each kind after dropping the page cache (needs root; 0: none)")
+	fs.IntVar(&o.ingestRate, "ingest-rate", 20000, "kansa: events/s added while the lookups run again (0: skip)")
+	fs.BoolVar(&o.archive, "archive", false, "kansa: also write the workload as gzip NDJSON files (level 1, the archive's default) and time a full scan of them")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if o.dir == "" {
 		return errors.New("-dir is required")
 	}
-	os.RemoveAll(o.dir)
+	if !o.reuse {
+		os.RemoveAll(o.dir)
+	}
 	if err := os.MkdirAll(o.dir, 0o755); err != nil {
 		return err
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	g := synth.New(synth.Config{Seed: 1, Events: o.n})
 	switch o.engine {

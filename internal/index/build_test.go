@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/kansa-audit/kansa/internal/synth"
 )
 
 // dump returns every key and value of the index, as reads see them.
@@ -135,4 +137,33 @@ func TestBuildEmpty(t *testing.T) {
 	if _, err := os.Stat(dir2); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatal("Abort left the index directory")
 	}
+}
+
+// BenchmarkBuild: the Builder alone over events made beforehand (kansa
+// reindex also reads and decompresses the archive; the figure of record is
+// bench/indexeval's).
+func BenchmarkBuild(b *testing.B) {
+	g := synth.New(synth.Config{Seed: 1, Events: 8 * synth.ChunkSize})
+	var lines [][]byte
+	for k := range g.Chunks() {
+		lines = g.Chunk(lines, k)
+	}
+	n := 0
+	for b.Loop() {
+		dir := filepath.Join(b.TempDir(), "x")
+		bl, err := NewBuilder(dir, Options{}, BuildOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i := 0; i < len(lines); i += 1024 {
+			if err := bl.Add(lines[i:min(i+1024, len(lines))]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := bl.Finish(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		n += len(lines)
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
 }
