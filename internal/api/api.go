@@ -41,14 +41,20 @@ func New(n *node.Node) http.Handler {
 	mux := http.NewServeMux()
 	ingest := httpin.New(httpin.Config{MaxBodyBytes: int64(n.Config.Server.MaxBodyBytes), Source: n.Config.Server.Source, Tenant: n.Config.Tenant}, n.Ingest)
 	mux.Handle("POST /v1/events", ingest)
+	addReads(mux, n)
+	addOps(mux, n)
+	return mux
+}
+
+// addReads adds what reads events: search, history, counts and SQL.
+func addReads(mux *http.ServeMux, n *node.Node) {
 	loc, _ := archive.LoadLocation(n.Config.Search.TimeZone)
 	mux.HandleFunc("GET /v1/events", func(w http.ResponseWriter, r *http.Request) {
 		serveSearch(w, r, n.Search, loc)
 	})
 	mux.HandleFunc("GET /v1/history", func(w http.ResponseWriter, r *http.Request) { serveHistory(w, r, n) })
 	mux.HandleFunc("GET /v1/counts", func(w http.ResponseWriter, r *http.Request) { serveCounts(w, r, n) })
-	addOps(mux, n)
-	return mux
+	mux.HandleFunc("POST /v1/sql", func(w http.ResponseWriter, r *http.Request) { serveSQL(w, r, n) })
 }
 
 // NextCursorHeader carries the cursor of a history's next page; absent on
@@ -99,14 +105,12 @@ func serveHistory(w http.ResponseWriter, r *http.Request, n *node.Node) {
 	search.WriteJSON(w, hits)
 }
 
-// Sidecar returns the API of `kansa route`: search, /healthz and /metrics,
-// without ingest (a sidecar's events come from its stdin).
+// Sidecar returns the API of `kansa route`: search, history, counts, SQL,
+// /healthz and /metrics, without ingest (a sidecar's events come from its
+// stdin).
 func Sidecar(n *node.Node) http.Handler {
 	mux := http.NewServeMux()
-	loc, _ := archive.LoadLocation(n.Config.Search.TimeZone)
-	mux.HandleFunc("GET /v1/events", func(w http.ResponseWriter, r *http.Request) {
-		serveSearch(w, r, n.Search, loc)
-	})
+	addReads(mux, n)
 	addOps(mux, n)
 	return mux
 }

@@ -373,6 +373,19 @@ func (w *Writer) Write(ctx context.Context, b *Batch) (*Manifest, error) {
 	return m, nil
 }
 
+// WriteParquet writes only the Parquet files of b (none when the writer
+// has no Parquet prefix), under the same keys Write gives them, and
+// returns them. Events Parquet cannot hold are left out and reported
+// as Write reports them, in the error output. kansa sql uses it to give
+// batches archived without Parquet files, and the WAL tail, the same
+// layout as the rest.
+func (w *Writer) WriteParquet(ctx context.Context, b *Batch) ([]File, error) {
+	if w.parquet == nil {
+		return nil, nil
+	}
+	return w.startParquet(b)(ctx)
+}
+
 // startParquet starts encoding b's events as one Parquet file per
 // partition of the Parquet prefix, each sorted and with bloom filters
 // (internal/parquetfile), on one goroutine per core, largest partition

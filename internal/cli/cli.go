@@ -40,6 +40,7 @@ var commands = []command{
 	{"search", "find events: kansa search actor:User:42 action:update", runSearch},
 	{"history", "a record's timeline, or an actor's: kansa history Order:17", runHistory},
 	{"counts", "events per day by action, source, user agent, actor or outcome", runCounts},
+	{"sql", "read-only SQL over the events relation: kansa sql \"SELECT action, count(*) FROM events GROUP BY 1\"", runSQL},
 	{"ddl", "print CREATE TABLE for Athena, Trino or DuckDB over the Parquet archive", runDDL},
 	{"reindex", "rebuild the search index from the archive", runReindex},
 	{"wal", "WAL maintenance: kansa wal repair", runWAL},

@@ -24,6 +24,7 @@ import (
 	"github.com/kansa-audit/kansa/internal/query"
 	"github.com/kansa-audit/kansa/internal/route"
 	"github.com/kansa-audit/kansa/internal/search"
+	"github.com/kansa-audit/kansa/internal/sqlq"
 	"github.com/kansa-audit/kansa/internal/wal"
 )
 
@@ -48,6 +49,7 @@ type Node struct {
 	IndexBatcher *batch.Batcher
 	Router       *route.Router
 	Search       search.Searcher
+	SQL          *sqlq.Engine
 	Ingest       *Ingester
 
 	lock      *os.File
@@ -116,9 +118,10 @@ func Open(cfg config.Config, log *slog.Logger) (*Node, error) {
 		return nil, err
 	}
 	store := n.Store
-	n.Archive, err = archive.NewWriter(archive.Config{Prefix: cfg.Archive.Prefix, ErrorPrefix: cfg.Archive.ErrorPrefix,
+	acfg := archive.Config{Prefix: cfg.Archive.Prefix, ErrorPrefix: cfg.Archive.ErrorPrefix,
 		TimeZone: cfg.Archive.TimeZone, GzipLevel: cfg.Archive.GzipLevel,
-		Parquet: cfg.Archive.Parquet(), ParquetPrefix: cfg.Archive.ParquetPrefix}, store, n.WriterID)
+		Parquet: cfg.Archive.Parquet(), ParquetPrefix: cfg.Archive.ParquetPrefix}
+	n.Archive, err = archive.NewWriter(acfg, store, n.WriterID)
 	if err != nil {
 		return nil, err
 	}
@@ -149,6 +152,8 @@ func Open(cfg config.Config, log *slog.Logger) (*Node, error) {
 	if n.Index != nil {
 		n.Search = &search.Indexed{Index: n.Index, WAL: n.WAL, Delivered: n.IndexBatcher.Delivered}
 	}
+	n.SQL = &sqlq.Engine{Store: n.Store, Archive: acfg, Writer: n.WriterID, WAL: n.WAL, Delivered: n.Batcher.Delivered,
+		CacheDir: filepath.Join(dir, "sql-cache")}
 	n.Ingest = newIngester(n)
 	n.Metrics.Gauge("kansa_wal_bytes", "Bytes of WAL segments on disk.", func() float64 { return float64(n.WAL.Size()) })
 	n.Metrics.Gauge("kansa_wal_max_bytes", "The WAL's size limit (0: none).", func() float64 { return float64(cfg.WAL.MaxBytes) })

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"github.com/kansa-audit/kansa/internal/query"
 	"github.com/kansa-audit/kansa/internal/record"
 	"github.com/kansa-audit/kansa/internal/search"
+	"github.com/kansa-audit/kansa/internal/sqlq"
 	"github.com/kansa-audit/kansa/internal/synth"
 )
 
@@ -177,5 +179,124 @@ func TestIndexedSearchEqualsScan(t *testing.T) {
 		if !slices.EqualFunc(got, want, func(a, b search.Hit) bool { return bytes.Equal(a.Raw, b.Raw) }) {
 			t.Fatalf("query %d %q (limit %d): the index found %d events, the scan %d", i, strings.Join(terms, " "), q.Limit, len(got), len(want))
 		}
+	}
+}
+
+// TestSQLEqualsBruteForce: SQL over the events relation answers what a
+// brute-force pass over the events sent answers, for randomized lookups
+// and counts, while part of the events is only in the WAL; with and
+// without Parquet files in the archive (without, kansa sql makes them).
+func TestSQLEqualsBruteForce(t *testing.T) {
+	for _, formats := range [][]string{{"ndjson"}, {"ndjson", "parquet"}} {
+		t.Run(strings.Join(formats, "+"), func(t *testing.T) {
+			cfg := config.Defaults()
+			cfg.Data = t.TempDir()
+			cfg.Archive.Formats = formats
+			cfg.Batch.MaxBytes = 64 << 10
+			n, err := node.Open(cfg, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer n.Shutdown(context.Background())
+			n.Start()
+			g := synth.New(synth.Config{Seed: 12, Events: 2000, Actors: 100, TargetsPerType: 50, Days: 5})
+			var evs []*event.Event
+			var recs [][]byte
+			for i, l := range g.Chunk(nil, 0) {
+				e, _ := event.Decode(l)
+				if i%9 == 0 {
+					e.Tenant = "acme"
+				}
+				e.Normalize()
+				evs = append(evs, e)
+				recs = append(recs, record.AppendEntry(nil, record.TypeEvent, e.Time, e.Tenant, e.Source, "", 0, e.AppendJSON(nil)))
+			}
+			ctx := context.Background()
+			last, err := n.Ingest.Append(ctx, recs, node.Block)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := n.Ingest.Sync(ctx, last, len(recs)); err != nil {
+				t.Fatal(err)
+			}
+			wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			if err := n.Batcher.WaitDelivered(wctx, last-200); err != nil {
+				t.Fatal(err)
+			}
+			if n.Batcher.Delivered() >= last {
+				t.Fatal("everything is archived: nothing is left in the WAL tail")
+			}
+			rng := rand.New(rand.NewPCG(4, 4))
+			pick := func() *event.Event { return evs[rng.IntN(len(evs))] }
+			type check struct {
+				sql     string
+				tenants []string
+				want    func(e *event.Event) bool // the rows are the ids of these, newest first
+			}
+			var checks []check
+			for range 8 {
+				a, tg, rq := pick(), pick(), pick()
+				from := evs[0].Time.Add(time.Duration(rng.IntN(100)) * time.Hour)
+				to := from.Add(time.Duration(rng.IntN(30)) * time.Hour)
+				checks = append(checks,
+					check{sql: fmt.Sprintf("actor_type = '%s' AND actor_id = '%s'", a.Actor.Type, a.Actor.ID),
+						want: func(e *event.Event) bool { return e.Actor != nil && *e.Actor == *a.Actor }},
+					check{sql: fmt.Sprintf("target_type = '%s' AND target_id = '%s'", tg.Target.Type, tg.Target.ID),
+						want: func(e *event.Event) bool { return e.Target != nil && e.Target.Type == tg.Target.Type && e.Target.ID == tg.Target.ID }},
+					check{sql: fmt.Sprintf("request_id = '%s'", rq.Context.RequestID),
+						want: func(e *event.Event) bool { return e.Context.RequestID == rq.Context.RequestID }},
+					check{sql: fmt.Sprintf("time >= '%s' AND time < '%s' AND action = '%s'", from.Format(time.RFC3339), to.Format(time.RFC3339), a.Action),
+						want: func(e *event.Event) bool { return !e.Time.Before(from) && e.Time.Before(to) && e.Action == a.Action }},
+					check{sql: fmt.Sprintf("actor_id = '%s'", a.Actor.ID), tenants: []string{"acme"},
+						want: func(e *event.Event) bool { return e.Tenant == "acme" && e.Actor != nil && e.Actor.ID == a.Actor.ID }},
+				)
+			}
+			checks = append(checks, check{sql: "tenant = 'default'", tenants: []string{"acme"}, want: func(*event.Event) bool { return false }})
+			for _, c := range checks {
+				res, err := n.SQL.Query(ctx, sqlq.Request{SQL: "SELECT id FROM events WHERE " + c.sql + " ORDER BY time DESC, id DESC", Tenants: c.tenants})
+				if err != nil {
+					t.Fatalf("%s: %v", c.sql, err)
+				}
+				var got, want []string
+				for _, r := range res.Rows {
+					got = append(got, r[0].(string))
+				}
+				var match []*event.Event
+				for _, e := range evs {
+					if c.want(e) {
+						match = append(match, e)
+					}
+				}
+				slices.SortFunc(match, func(x, y *event.Event) int {
+					if c := y.Time.Compare(x.Time); c != 0 {
+						return c
+					}
+					return strings.Compare(y.ID, x.ID)
+				})
+				for _, e := range match {
+					want = append(want, e.ID)
+				}
+				if !slices.Equal(got, want) {
+					t.Fatalf("%s (tenants %v): SQL found %d events, brute force %d\n%v\n%v", c.sql, c.tenants, len(got), len(want), got, want)
+				}
+			}
+			// Counts by action per day.
+			res, err := n.SQL.Query(ctx, sqlq.Request{SQL: "SELECT strftime(time, '%Y-%m-%d') || ' ' || action AS k, count(*) FROM events GROUP BY 1"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			counts := map[string]int64{}
+			for _, e := range evs {
+				counts[e.Time.UTC().Format("2006-01-02")+" "+e.Action]++
+			}
+			got := map[string]int64{}
+			for _, r := range res.Rows {
+				got[r[0].(string)] = r[1].(int64)
+			}
+			if !maps.Equal(got, counts) {
+				t.Fatalf("count by action per day: SQL has %d groups, brute force %d", len(got), len(counts))
+			}
+		})
 	}
 }
