@@ -101,8 +101,11 @@ func TestReindex(t *testing.T) {
 	if !strings.Contains(string(out), "400 events") {
 		t.Fatalf("reindex said: %s", out)
 	}
-	if got := indexIDs(t, ix, order3); !slices.Equal(got, want) {
-		t.Fatalf("index rebuilt by reindex:\n%v\nwant\n%v", got, want)
+	for id := range 5 {
+		k := index.Key{Kind: index.Target, Type: "Order", ID: fmt.Sprint(id)}
+		if got, want := indexIDs(t, ix, k), archivedHistory(t, data, fmt.Sprint(id)); !slices.Equal(got, want) {
+			t.Fatalf("Order:%d in the index rebuilt by reindex:\n%v\nthe archive:\n%v", id, got, want)
+		}
 	}
 	a, _ := batch.ReadCheckpoint(filepath.Join(data, "sinks"), "archive")
 	i, _ := batch.ReadCheckpoint(filepath.Join(data, "sinks"), "index")
@@ -123,8 +126,24 @@ func TestReindex(t *testing.T) {
 	if err != nil || !strings.Contains(strings.Join(strings.Fields(string(out)), " "), "2024-08-06 User:0 73 2024-08-06 User:1 72") {
 		t.Fatalf("counts by actor through the server: %s %v", out, err)
 	}
+	// SQL through the server sees the same: all 500 events, archived or
+	// still in the WAL, and Order:3's in the same order.
+	out, err = run(t, nil, "sql", "--data", data, "--config", cfg, "--format", "csv",
+		"SELECT count(*) AS n, count(DISTINCT id) AS ids FROM events")
+	if err != nil || string(out) != "n,ids\n500,500\n" {
+		t.Fatalf("kansa sql count: %q %v", out, err)
+	}
+	out, err = run(t, nil, "sql", "--data", data, "--config", cfg, "--format", "csv",
+		"SELECT id FROM events WHERE target_type = 'Order' AND target_id = '3' ORDER BY time DESC, id DESC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bySQL := strings.Fields(string(out))[1:]
 	srv.stop(t)
 	want = archivedHistory(t, data, "3")
+	if !slices.Equal(bySQL, want) {
+		t.Fatalf("Order:3 by kansa sql:\n%v\nthe archive:\n%v", bySQL, want)
+	}
 	if got := indexIDs(t, ix, order3); len(got) != 100 || !slices.Equal(got, want) {
 		t.Fatalf("after more events, the index has %d events for Order:3:\n%v\nthe archive:\n%v", len(got), got, want)
 	}
