@@ -146,6 +146,21 @@ func evalKansa(out io.Writer, g *synth.Generator, o options) error {
 			fmt.Fprintf(out, "  %-16s n=%d  p50 %8.3f ms  p99 %8.3f ms  max %8.3f ms\n", kind, len(d),
 				ms(d[len(d)/2]), ms(d[min(len(d)-1, len(d)*99/100)]), ms(d[len(d)-1]))
 		}
+		fmt.Fprintln(out, "cold once (page cache dropped once, index opened, then the lookups one after another, as bench/pgaudited does):")
+		for _, kind := range kinds {
+			if err := dropCaches(); err != nil {
+				return err
+			}
+			y, err := index.Open(dir, opts)
+			if err != nil {
+				return err
+			}
+			err = latencies(out, "  "+kind, g.Keys(kind, o.cold, 12), lookup(y))
+			y.Close()
+			if err != nil {
+				return err
+			}
+		}
 		if x, err = index.Open(dir, opts); err != nil {
 			return err
 		}

@@ -164,13 +164,34 @@ func (x *Index) Counts(ctx context.Context, tenant string, dim Dim, since, until
 		if err != nil {
 			return nil, err
 		}
-		for ok := it.First(); ok; ok = it.Next() {
+		// Days hold every dimension's counters; seek to dim's in each day
+		// rather than read the others (by actor, a day has one per
+		// active actor).
+		seek := func(day uint32) bool {
+			return it.SeekGE(append(binary.BigEndian.AppendUint32(append([]byte(nil), prefix...), day), byte(dim)))
+		}
+		ok := seek(lo)
+		for ok {
 			if err := ctx.Err(); err != nil {
 				it.Close()
 				return nil, err
 			}
 			key := it.Key()[len(prefix):]
-			if len(key) < 5 || Dim(key[4]) != dim {
+			if len(key) < 5 {
+				ok = it.Next()
+				continue
+			}
+			day := binary.BigEndian.Uint32(key)
+			switch d := Dim(key[4]); {
+			case d < dim:
+				ok = seek(day)
+				continue
+			case d > dim:
+				if day == ^uint32(0) {
+					ok = false
+				} else {
+					ok = seek(day + 1)
+				}
 				continue
 			}
 			v, err := it.ValueAndErr()
@@ -178,7 +199,8 @@ func (x *Index) Counts(ctx context.Context, tenant string, dim Dim, since, until
 				it.Close()
 				return nil, fmt.Errorf("index: counter %q: %v", it.Key(), err)
 			}
-			sums[k{binary.BigEndian.Uint32(key), string(key[5:])}] += binary.BigEndian.Uint64(v)
+			sums[k{day, string(key[5:])}] += binary.BigEndian.Uint64(v)
+			ok = it.Next()
 		}
 		if err := it.Close(); err != nil {
 			return nil, err

@@ -330,6 +330,19 @@ func (c cursor) String() string {
 	return base64.RawURLEncoding.EncodeToString(append(b, c.id...))
 }
 
+// CursorAt returns the cursor of a page that ended with the event of
+// time t and id: the next page starts with the events after it.
+func CursorAt(t time.Time, id string) string { return cursor{timeOrd(t.UnixMicro()), id}.String() }
+
+// ParseCursor returns the time and id of the event a page ended with.
+func ParseCursor(s string) (time.Time, string, error) {
+	c, err := parseCursor(s)
+	if err != nil {
+		return time.Time{}, "", err
+	}
+	return time.UnixMicro(int64(^c.ord ^ 1<<63)).UTC(), c.id, nil
+}
+
 // ErrBadCursor is returned for a cursor that no page gave.
 var ErrBadCursor = errors.New("malformed cursor")
 

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/kansa-audit/kansa/internal/objstore"
 	"github.com/kansa-audit/kansa/internal/objstore/s3store"
 	"github.com/kansa-audit/kansa/internal/query"
+	"github.com/kansa-audit/kansa/internal/record"
 	"github.com/kansa-audit/kansa/internal/route"
 	"github.com/kansa-audit/kansa/internal/search"
 	"github.com/kansa-audit/kansa/internal/sqlq"
@@ -318,19 +320,85 @@ func (n *Node) History(ctx context.Context, ref event.Ref, actor bool, limit int
 	if actor {
 		k.Kind = index.Actor
 	}
+	var at time.Time
+	var atID string
+	if after != "" {
+		var err error
+		if at, atID, err = index.ParseCursor(after); err != nil {
+			return nil, "", err
+		}
+	}
+	// The WAL records the index has not added yet (about index.max_interval
+	// of them) first, as search.Indexed does: what the index adds
+	// meanwhile is then in both, and shown once.
+	q := query.Query{}
+	if actor {
+		q.Actors = []event.Ref{ref}
+	} else {
+		q.Targets = []event.Ref{ref}
+	}
+	var hits []search.Hit
+	err := n.WAL.Scan(n.IndexBatcher.Delivered()+1, func(_ uint64, rec []byte) error {
+		if record.TypeOf(rec) != record.TypeEvent {
+			return nil
+		}
+		en, err := record.ParseEntry(rec)
+		if err != nil {
+			return err
+		}
+		e, err := event.Decode(en.Body)
+		if err != nil {
+			return nil
+		}
+		e.Normalize()
+		if !q.Match(e) || after != "" && !older(e, at, atID) {
+			return nil
+		}
+		e.Changes, e.Meta, e.Origin = slices.Clone(e.Changes), slices.Clone(e.Meta), slices.Clone(e.Origin)
+		hits = append(hits, search.Hit{Event: e, Raw: slices.Clone(en.Body)})
+		return nil
+	})
+	if err != nil && !errors.Is(err, wal.ErrReleased) {
+		return nil, "", err
+	}
 	res, err := n.Index.Search(ctx, index.Request{Keys: []index.Key{k}, Limit: limit, After: after})
 	if err != nil {
 		return nil, "", err
 	}
-	hits := make([]search.Hit, 0, len(res.Events))
 	for _, l := range res.Events {
 		e, err := event.Decode(l)
 		if err != nil {
 			return nil, "", err
 		}
+		e.Normalize()
 		hits = append(hits, search.Hit{Event: e, Raw: l})
 	}
-	return hits, res.Next, nil
+	slices.SortStableFunc(hits, func(a, b search.Hit) int {
+		if c := b.Event.Time.Compare(a.Event.Time); c != 0 {
+			return c
+		}
+		return strings.Compare(b.Event.ID, a.Event.ID)
+	})
+	hits = slices.CompactFunc(hits, func(a, b search.Hit) bool { return a.Event.ID == b.Event.ID && a.Event.Time.Equal(b.Event.Time) })
+	more := res.Next != ""
+	if len(hits) > limit {
+		hits, more = hits[:limit], true
+	}
+	next := ""
+	if more && len(hits) > 0 {
+		last := hits[len(hits)-1].Event
+		next = index.CursorAt(last.Time, last.ID)
+	}
+	return hits, next, nil
+}
+
+// older reports whether e comes after the event (at, id) in a history:
+// newest first, then by id, greatest first.
+func older(e *event.Event, at time.Time, id string) bool {
+	if c := e.Time.Compare(at); c != 0 {
+		return c < 0
+	}
+	return e.ID < id
 }
 
 // ErrNoIndex is returned by what only the search index can answer.

@@ -180,6 +180,62 @@ func TestIndexedSearchEqualsScan(t *testing.T) {
 			t.Fatalf("query %d %q (limit %d): the index found %d events, the scan %d", i, strings.Join(terms, " "), q.Limit, len(got), len(want))
 		}
 	}
+	var targets, actors []event.Ref
+	tail := 0
+	for range 25 {
+		e := pick()
+		targets = append(targets, event.Ref{Type: e.Target.Type, ID: e.Target.ID})
+		a := pick().Actor
+		actors = append(actors, event.Ref{Type: a.Type, ID: a.ID})
+	}
+	for _, e := range evs[len(evs)-150:] { // surely in the WAL only
+		targets = append(targets, event.Ref{Type: e.Target.Type, ID: e.Target.ID})
+		tail++
+		if tail == 10 {
+			break
+		}
+	}
+	histories(t, n, scan, targets, false, rng)
+	histories(t, n, scan, actors, true, rng)
+}
+
+// histories pages through the history of refs (records, or actors) with
+// random page sizes and checks it against the scan's answer for the same
+// record: everything, archived, indexed or still in the WAL.
+func histories(t *testing.T, n *node.Node, scan search.Searcher, refs []event.Ref, actor bool, rng *rand.Rand) {
+	t.Helper()
+	ctx := context.Background()
+	for _, ref := range refs {
+		q := query.Query{}
+		if actor {
+			q.Actors = []event.Ref{ref}
+		} else {
+			q.Targets = []event.Ref{ref}
+		}
+		want, err := scan.Search(ctx, &q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []search.Hit
+		after := ""
+		for page := 0; ; page++ {
+			hits, next, err := n.History(ctx, ref, actor, 1+rng.IntN(40), after)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, hits...)
+			if next == "" {
+				break
+			}
+			if page > 10000 {
+				t.Fatal("history does not end")
+			}
+			after = next
+		}
+		if !slices.EqualFunc(got, want, func(a, b search.Hit) bool { return bytes.Equal(a.Raw, b.Raw) }) {
+			t.Fatalf("history of %v (actor %v): %d events by pages, the scan %d", ref, actor, len(got), len(want))
+		}
+	}
 }
 
 // TestSQLEqualsBruteForce: SQL over the events relation answers what a
