@@ -31,7 +31,7 @@ import (
 func evalKansa(out io.Writer, g *synth.Generator, o options) error {
 	ctx := context.Background()
 	dir := filepath.Join(o.dir, "index")
-	opts := index.Options{BlockBytes: o.blockSize, CacheBytes: o.cacheBytes}
+	opts := index.Options{BlockBytes: o.blockSize, CacheBytes: o.cacheBytes, MaxOpenFiles: o.maxOpen}
 	if !o.reuse {
 		if err := buildKansa(out, g, o, dir, opts); err != nil {
 			return err

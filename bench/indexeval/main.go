@@ -48,6 +48,7 @@ type options struct {
 	// pebble
 	blockSize  int
 	cacheBytes int64
+	maxOpen    int
 	// kansa
 	build      string
 	reuse      bool
@@ -66,6 +67,7 @@ func run(args []string, out io.Writer) error {
 	fs.BoolVar(&o.index, "index", true, "duckdb: create ART indexes on the lookup keys")
 	fs.IntVar(&o.blockSize, "block-size", 4<<10, "pebble: data block size (kansa: 0 for the index's default)")
 	fs.Int64Var(&o.cacheBytes, "cache", 0, "kansa: block cache bytes (0: the index's default)")
+	fs.IntVar(&o.maxOpen, "max-open-files", 0, "kansa: tables kept open (0: the index's default)")
 	fs.StringVar(&o.build, "build", "bulk", "kansa: bulk (index.Builder, as kansa reindex) or add (Index.Add in chunks, as the index sink)")
 	fs.BoolVar(&o.reuse, "reuse", false, "kansa: keep -dir and query the index (and archive) built by an earlier run with the same -n")
 	fs.IntVar(&o.cold, "cold", 100, "kansa: lookups of each kind after dropping the page cache (needs root; 0: none)")

@@ -58,6 +58,10 @@ type Options struct {
 	// BlockBytes is the target size of a data block before compression;
 	// default 64 KiB (docs/benchmarks.md: the size/latency trade-off).
 	BlockBytes int
+	// MaxOpenFiles bounds the tables kept open; default 10,000. A lookup
+	// touches a table per event it fetches, and reopening one (its
+	// footer, index and filter) costs more than the read itself.
+	MaxOpenFiles int
 }
 
 // Index is an open index. Its methods are safe for concurrent use; Add
@@ -84,8 +88,12 @@ func pebbleOptions(opts Options) (*pebble.Options, *pebble.Cache) {
 	if opts.BlockBytes <= 0 {
 		opts.BlockBytes = 64 << 10
 	}
+	if opts.MaxOpenFiles <= 0 {
+		opts.MaxOpenFiles = 10000
+	}
 	cache := pebble.NewCache(opts.CacheBytes)
 	po := &pebble.Options{
+		MaxOpenFiles: opts.MaxOpenFiles,
 		Merger:       counter,
 		Cache:        cache,
 		MemTableSize: opts.MemTableBytes,

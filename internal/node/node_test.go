@@ -299,7 +299,9 @@ func TestSQLEqualsBruteForce(t *testing.T) {
 					check{sql: fmt.Sprintf("actor_type = '%s' AND actor_id = '%s'", a.Actor.Type, a.Actor.ID),
 						want: func(e *event.Event) bool { return e.Actor != nil && *e.Actor == *a.Actor }},
 					check{sql: fmt.Sprintf("target_type = '%s' AND target_id = '%s'", tg.Target.Type, tg.Target.ID),
-						want: func(e *event.Event) bool { return e.Target != nil && e.Target.Type == tg.Target.Type && e.Target.ID == tg.Target.ID }},
+						want: func(e *event.Event) bool {
+							return e.Target != nil && e.Target.Type == tg.Target.Type && e.Target.ID == tg.Target.ID
+						}},
 					check{sql: fmt.Sprintf("request_id = '%s'", rq.Context.RequestID),
 						want: func(e *event.Event) bool { return e.Context.RequestID == rq.Context.RequestID }},
 					check{sql: fmt.Sprintf("time >= '%s' AND time < '%s' AND action = '%s'", from.Format(time.RFC3339), to.Format(time.RFC3339), a.Action),
