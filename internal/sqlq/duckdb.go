@@ -165,6 +165,9 @@ func (e *Engine) query(ctx context.Context, text string, req Request) (*Result, 
 // one statement, of the SELECT type.
 func checkSelect(conn *sql.Conn, text string) error {
 	if w := leadingWord(text); !queryWords[w] {
+		if !statementWords[w] {
+			return fmt.Errorf("%w: syntax error at or near %q: a query starts with SELECT, WITH, FROM, VALUES, DESCRIBE, SUMMARIZE, SHOW or PIVOT", ErrInvalid, firstWord(strings.TrimLeft(text, " \t\r\n("), 1))
+		}
 		return fmt.Errorf("%w: only queries (SELECT, WITH, FROM, VALUES, DESCRIBE, SUMMARIZE, SHOW, PIVOT) are allowed; this is %s", ErrRefused, stmtName(w))
 	}
 	return conn.Raw(func(dc any) error {
@@ -203,6 +206,14 @@ func stmtName(w string) string {
 // queryWords are the words a query may start with.
 var queryWords = map[string]bool{"SELECT": true, "WITH": true, "FROM": true, "VALUES": true, "DESCRIBE": true,
 	"SUMMARIZE": true, "SHOW": true, "PIVOT": true, "UNPIVOT": true, "TABLE": true}
+
+// statementWords start DuckDB's statements that are not queries.
+var statementWords = map[string]bool{"CREATE": true, "INSERT": true, "UPDATE": true, "DELETE": true, "DROP": true,
+	"ALTER": true, "COPY": true, "ATTACH": true, "DETACH": true, "SET": true, "RESET": true, "PRAGMA": true,
+	"CALL": true, "EXPLAIN": true, "INSTALL": true, "FORCE": true, "LOAD": true, "USE": true, "EXPORT": true,
+	"IMPORT": true, "VACUUM": true, "CHECKPOINT": true, "BEGIN": true, "START": true, "COMMIT": true, "END": true,
+	"ROLLBACK": true, "ABORT": true, "ANALYZE": true, "PREPARE": true, "EXECUTE": true, "DEALLOCATE": true,
+	"MERGE": true, "TRUNCATE": true, "COMMENT": true, "UPSERT": true, "REPLACE": true}
 
 // leadingWord is the first keyword of text, upper-cased, after blanks,
 // comments and opening parentheses.

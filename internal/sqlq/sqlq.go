@@ -130,7 +130,11 @@ func Write(w io.Writer, res *Result, format string) error {
 		if err := tw.Flush(); err != nil {
 			return err
 		}
-		_, err := fmt.Fprintf(w, "(%d rows)\n", len(res.Rows))
+		rows := "rows"
+		if len(res.Rows) == 1 {
+			rows = "row"
+		}
+		_, err := fmt.Fprintf(w, "(%d %s)\n", len(res.Rows), rows)
 		return err
 	}
 	return fmt.Errorf("format %q: want %s", format, strings.Join(Formats, ", "))

@@ -129,7 +129,8 @@ func TestSandbox(t *testing.T) {
 		{"SELECT * FROM 'https://example.com/x.parquet'", nil},
 		{"SELECT count(*) FROM read_parquet('" + archiveFile + "')", nil}, // another tenant's file
 		{"", ErrRefused},
-		{"SELEC 1", nil},
+		{"SELEC 1", ErrInvalid},
+		{"SELECT nope FROM events", ErrInvalid},
 	} {
 		req := Request{SQL: c.sql}
 		if strings.Contains(c.sql, "read_parquet") {
