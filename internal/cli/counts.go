@@ -100,15 +100,11 @@ type countJSON struct {
 
 func countsViaSocket(ctx context.Context, sock string, v url.Values) ([]index.Count, error) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://kansa/v1/counts?"+v.Encode(), nil)
-	resp, err := socketClient(sock).Do(req)
+	resp, err := askOwner(req, sock)
 	if err != nil {
-		return nil, fmt.Errorf("the data directory is owned by a running kansa, but its socket %s does not answer: %w", sock, err)
+		return nil, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		return nil, fmt.Errorf("server: %s: %s", resp.Status, strings.TrimSpace(string(b)))
-	}
 	var out []index.Count
 	dec := json.NewDecoder(resp.Body)
 	for dec.More() {

@@ -91,7 +91,6 @@ func runHistory(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 }
 
 func historyViaSocket(ctx context.Context, sock string, ref event.Ref, actor bool, limit int, cursor, format string, stdout io.Writer) (string, error) {
-	client := socketClient(sock)
 	v := url.Values{"limit": {strconv.Itoa(limit)}, "format": {format}}
 	if actor {
 		v.Set("actor", ref.String())
@@ -102,15 +101,11 @@ func historyViaSocket(ctx context.Context, sock string, ref event.Ref, actor boo
 		v.Set("cursor", cursor)
 	}
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://kansa/v1/history?"+v.Encode(), nil)
-	resp, err := client.Do(req)
+	resp, err := askOwner(req, sock)
 	if err != nil {
-		return "", fmt.Errorf("the data directory is owned by a running kansa, but its socket %s does not answer: %w", sock, err)
+		return "", err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		return "", fmt.Errorf("server: %s: %s", resp.Status, strings.TrimSpace(string(b)))
-	}
 	_, err = io.Copy(stdout, resp.Body)
 	return resp.Header.Get(api.NextCursorHeader), err
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -80,19 +81,36 @@ func socketClient(sock string) *http.Client {
 	}}}
 }
 
-func searchViaSocket(ctx context.Context, sock, q string, limit int, format string, stdout io.Writer) error {
-	client := socketClient(sock)
-	u := "http://kansa/v1/events?" + url.Values{"q": {q}, "limit": {strconv.Itoa(limit)}, "format": {format}}.Encode()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	resp, err := client.Do(req)
+// askOwner sends req to the server that owns the data directory, over its
+// socket sock, and returns its 200 answer (the caller closes the body).
+// Any other answer is an error with the server's message: a usage error
+// (exit status 2) for what the request got wrong (4xx, and 504: a query's
+// timeout).
+func askOwner(req *http.Request, sock string) (*http.Response, error) {
+	resp, err := socketClient(sock).Do(req)
 	if err != nil {
-		return fmt.Errorf("the data directory is owned by a running kansa, but its socket %s does not answer: %w", sock, err)
+		return nil, fmt.Errorf("the data directory is owned by a running kansa, but its socket %s does not answer: %w", sock, err)
+	}
+	if resp.StatusCode == http.StatusOK {
+		return resp, nil
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		return fmt.Errorf("server: %s: %s", resp.Status, strings.TrimSpace(string(b)))
+	b, _ := io.ReadAll(resp.Body)
+	var e struct{ Error string }
+	if json.Unmarshal(b, &e) == nil && e.Error != "" && (resp.StatusCode < 500 || resp.StatusCode == http.StatusGatewayTimeout) {
+		return nil, &exitError{2, errors.New(e.Error)}
 	}
+	return nil, fmt.Errorf("server: %s: %s", resp.Status, strings.TrimSpace(string(b)))
+}
+
+func searchViaSocket(ctx context.Context, sock, q string, limit int, format string, stdout io.Writer) error {
+	u := "http://kansa/v1/events?" + url.Values{"q": {q}, "limit": {strconv.Itoa(limit)}, "format": {format}}.Encode()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	resp, err := askOwner(req, sock)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
 	_, err = io.Copy(stdout, resp.Body)
 	return err
 }

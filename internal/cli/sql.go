@@ -92,19 +92,11 @@ func sqlViaSocket(ctx context.Context, sock string, req sqlq.Request, format str
 	body, _ := json.Marshal(api.SQLBody{SQL: req.SQL, Tenants: req.Tenants, Timeout: req.Timeout.String(), MaxRows: req.MaxRows})
 	hreq, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://kansa/v1/sql?"+url.Values{"format": {format}}.Encode(), bytes.NewReader(body))
 	hreq.Header.Set("Content-Type", "application/json")
-	resp, err := socketClient(sock).Do(hreq)
+	resp, err := askOwner(hreq, sock)
 	if err != nil {
-		return fmt.Errorf("the data directory is owned by a running kansa, but its socket %s does not answer: %w", sock, err)
+		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		var e struct{ Error string }
-		if json.Unmarshal(b, &e) == nil && e.Error != "" && (resp.StatusCode < 500 || resp.StatusCode == http.StatusGatewayTimeout) {
-			return &exitError{2, errors.New(e.Error)}
-		}
-		return fmt.Errorf("server: %s: %s", resp.Status, strings.TrimSpace(string(b)))
-	}
 	_, err = io.Copy(stdout, resp.Body)
 	return err
 }
