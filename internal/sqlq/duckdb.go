@@ -7,7 +7,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -92,10 +91,6 @@ func (e *Engine) query(ctx context.Context, text string, req Request) (*Result, 
 	quoted := make([]string, len(paths))
 	for i, p := range paths {
 		quoted[i] = quoteString(p)
-	}
-	dirs := map[string]bool{}
-	for _, p := range paths {
-		dirs[filepath.Dir(p)] = true
 	}
 	setup := []string{
 		"SET allowed_paths = [" + strings.Join(quoted, ", ") + "]",
