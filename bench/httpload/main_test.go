@@ -144,10 +144,12 @@ func TestRun(t *testing.T) {
 		if s.MeasuredSec < 0.95 || s.MeasuredSec > 1.1 || s.LatencyMs.P50 <= 0 || s.LatencyMs.Max < s.LatencyMs.P999 {
 			t.Errorf("%v: bad timing in summary\n%s", args, out.String())
 		}
-		// Never more than the schedule; fewer when the machine is too busy to
-		// hand requests over on time (the test suite runs packages in parallel).
-		if s.Mode == "latency" && (s.Scheduled < 500 || s.Scheduled > 2050) {
-			t.Errorf("%d requests due in 1s at 2000/s", s.Scheduled)
+		// Never more than the schedule since the start (requests due in the
+		// warmup but handed over late are counted in the window); fewer when
+		// the machine is too busy to hand requests over on time (the suite
+		// runs packages in parallel).
+		if due := int64(2000*(0.2+s.MeasuredSec)) + 50; s.Mode == "latency" && (s.Scheduled < 500 || s.Scheduled > due) {
+			t.Errorf("%d requests handed over in %.3fs after a 200ms warmup at 2000/s (at most %d)", s.Scheduled, s.MeasuredSec, due)
 		}
 		t.Log(out.String())
 	}

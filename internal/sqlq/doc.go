@@ -27,7 +27,7 @@
 // Every query runs in its own in-memory DuckDB, opened for it and closed
 // after it, set up in this order:
 //
-//  1. allowed_paths = the view's files; temp_directory = '' (nothing
+//  1. allowed_paths = the view's files; temp_directory empty (nothing
 //     spills to disk); TimeZone = 'UTC';
 //  2. enable_external_access = false: DuckDB opens no other file (no
 //     COPY … TO, ATTACH, read_csv('/etc/passwd'), INSTALL, LOAD, http or
