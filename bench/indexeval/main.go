@@ -8,9 +8,11 @@
 //
 //	go run ./bench/indexeval -engine duckdb -n 10000000 -dir /tmp/ie
 //	go run ./bench/indexeval -engine kansa -block-size 0 -n 100000000 -archive -dir /work/ie
+//	go run ./bench/indexeval -engine ndjson -n 2000000 > events.ndjson   # the workload, for kansa route or serve
 package main
 
 import (
+	"bufio"
 	"context"
 	"database/sql"
 	"database/sql/driver"
@@ -60,7 +62,7 @@ type options struct {
 func run(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("indexeval", flag.ContinueOnError)
 	var o options
-	fs.StringVar(&o.engine, "engine", "duckdb", "duckdb, pebble or kansa (internal/index)")
+	fs.StringVar(&o.engine, "engine", "duckdb", "duckdb, pebble or kansa (internal/index); ndjson writes the workload's events to stdout instead")
 	fs.Uint64Var(&o.n, "n", 1_000_000, "events")
 	fs.StringVar(&o.dir, "dir", "", "directory for the engine's files (required; emptied)")
 	fs.IntVar(&o.lookups, "lookups", 1000, "lookups of each kind")
@@ -76,6 +78,9 @@ func run(args []string, out io.Writer) error {
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if o.engine == "ndjson" {
+		return writeNDJSON(out, synth.New(synth.Config{Seed: 1, Events: o.n}))
 	}
 	if o.dir == "" {
 		return errors.New("-dir is required")
@@ -302,4 +307,22 @@ func evalDuckDB(out io.Writer, g *synth.Generator, o options) error {
 		fmt.Fprintf(out, "count by action per day: %d groups in %.1f ms\n", n, ms(time.Since(t0)))
 	}
 	return nil
+}
+
+// writeNDJSON writes the workload's events, one per line, in order.
+func writeNDJSON(out io.Writer, g *synth.Generator) error {
+	bw := bufio.NewWriterSize(out, 1<<20)
+	err := chunks(g, func(k int, lines [][]byte) error {
+		for _, l := range lines {
+			bw.Write(l)
+			if err := bw.WriteByte('\n'); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return bw.Flush()
 }
