@@ -143,7 +143,7 @@ func (e *Engine) gather(ctx context.Context, s *snapshot) error {
 		local = d.Root()
 	}
 	err := archive.Manifests(ctx, e.Store, func(m *archive.Manifest) error {
-		if m.Writer == e.Writer && m.Last > delivered {
+		if e.WAL != nil && m.Writer == e.Writer && m.Last > delivered {
 			return nil // in the tail
 		}
 		if m.Events == 0 {
