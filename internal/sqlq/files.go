@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
+	"time"
 
 	"github.com/kansa-audit/kansa/internal/archive"
 	"github.com/kansa-audit/kansa/internal/event"
@@ -36,6 +38,8 @@ type Engine struct {
 	// TempDir is where each query's directory (the WAL tail as Parquet)
 	// is made and removed; default os.TempDir().
 	TempDir string
+
+	sweep sync.Once // of twins a crashed process left half made
 }
 
 // snapshot is what one query reads: Parquet files, with the tenant each
@@ -234,6 +238,16 @@ func (e *Engine) twins(ctx context.Context, m *archive.Manifest) ([]archive.File
 	if err := os.MkdirAll(e.CacheDir, 0o755); err != nil {
 		return nil, err
 	}
+	e.sweep.Do(func() {
+		// A process that stopped while making twins left their directory;
+		// one still being made by a running query is younger than an hour.
+		old, _ := filepath.Glob(filepath.Join(e.CacheDir, ".making-*"))
+		for _, d := range old {
+			if fi, err := os.Stat(d); err == nil && time.Since(fi.ModTime()) > time.Hour {
+				os.RemoveAll(d)
+			}
+		}
+	})
 	tmp, err := os.MkdirTemp(e.CacheDir, ".making-")
 	if err != nil {
 		return nil, err

@@ -66,7 +66,20 @@ func query(t *testing.T, e *Engine, req Request) *Result {
 
 func TestQuery(t *testing.T) {
 	e := testEngine(t, 60)
+	// Twins a crashed process left half made are removed; those a running
+	// query may be making (younger than an hour) are not.
+	stale, fresh := filepath.Join(e.CacheDir, ".making-1"), filepath.Join(e.CacheDir, ".making-2")
+	os.MkdirAll(stale, 0o755)
+	os.MkdirAll(fresh, 0o755)
+	os.Chtimes(stale, time.Now().Add(-2*time.Hour), time.Now().Add(-2*time.Hour))
 	res := query(t, e, Request{SQL: "SELECT count(*) AS n, count(DISTINCT id) AS ids, min(year) AS y FROM events;"})
+	if _, err := os.Stat(stale); err == nil {
+		t.Error("a stale half-made twin directory was kept")
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Error("a twin directory being made was removed")
+	}
+	os.RemoveAll(fresh)
 	if got := fmt.Sprint(res.Rows); got != "[[60 60 2024]]" {
 		t.Fatalf("count, distinct ids, year partition = %s", got)
 	}
