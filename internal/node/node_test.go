@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kansa-audit/kansa/internal/batch"
 	"github.com/kansa-audit/kansa/internal/config"
 	"github.com/kansa-audit/kansa/internal/event"
 	"github.com/kansa-audit/kansa/internal/index"
@@ -86,6 +87,48 @@ func TestIndexSink(t *testing.T) {
 	}
 }
 
+// ingestSynth sends the first chunk of g's workload (every ninth event in
+// tenant acme) to n, waits until it is durable and every sink has all but
+// its last 200 records (the partial batches stay in the WAL), and returns
+// the events sent and the last WAL index.
+func ingestSynth(t *testing.T, n *node.Node, g *synth.Generator) ([]*event.Event, uint64) {
+	t.Helper()
+	var evs []*event.Event
+	var recs [][]byte
+	for i, l := range g.Chunk(nil, 0) {
+		e, _ := event.Decode(l)
+		if i%9 == 0 {
+			e.Tenant = "acme"
+		}
+		l = e.AppendJSON(nil)
+		e.Normalize()
+		evs = append(evs, e)
+		recs = append(recs, record.AppendEntry(nil, record.TypeEvent, e.Time, e.Tenant, e.Source, "", 0, l))
+	}
+	ctx := context.Background()
+	last, err := n.Ingest.Append(ctx, recs, node.Block)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Ingest.Sync(ctx, last, len(recs)); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for _, b := range []*batch.Batcher{n.Batcher, n.IndexBatcher} {
+		if b == nil {
+			continue
+		}
+		if err := b.WaitDelivered(wctx, last-200); err != nil {
+			t.Fatal(err)
+		}
+		if b.Delivered() >= last {
+			t.Fatalf("a sink has everything (%d of %d): nothing is left in the WAL tail", b.Delivered(), last)
+		}
+	}
+	return evs, last
+}
+
 // TestIndexedSearchEqualsScan: with the index on, kansa's searches answer
 // exactly what a scan of the archive and the WAL answers, for randomized
 // queries in the full language, while part of the events is still only in
@@ -102,40 +145,8 @@ func TestIndexedSearchEqualsScan(t *testing.T) {
 	}
 	defer n.Shutdown(context.Background())
 	n.Start()
-	g := synth.New(synth.Config{Seed: 11, Events: 3000, Actors: 200, TargetsPerType: 100, Days: 5})
-	lines := g.Chunk(nil, 0)
-	var evs []*event.Event
-	var recs [][]byte
-	for i, l := range lines {
-		e, _ := event.Decode(l)
-		if i%9 == 0 {
-			e.Tenant = "acme"
-		}
-		l = e.AppendJSON(nil)
-		evs = append(evs, e)
-		recs = append(recs, record.AppendEntry(nil, record.TypeEvent, e.Time, e.Tenant, e.Source, "", 0, l))
-	}
+	evs, _ := ingestSynth(t, n, synth.New(synth.Config{Seed: 11, Events: 3000, Actors: 200, TargetsPerType: 100, Days: 5}))
 	ctx := context.Background()
-	last, err := n.Ingest.Append(ctx, recs, node.Block)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Ingest.Sync(ctx, last, len(recs)); err != nil {
-		t.Fatal(err)
-	}
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	// Every full batch is delivered; the last, partial one of each sink
-	// (under 100 events of 700 bytes) stays in the WAL.
-	if err := n.IndexBatcher.WaitDelivered(wctx, last-200); err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Batcher.WaitDelivered(wctx, last-200); err != nil {
-		t.Fatal(err)
-	}
-	if d := n.IndexBatcher.Delivered(); d >= last {
-		t.Fatalf("the index has everything (%d of %d): nothing is left in the WAL tail", d, last)
-	}
 	scan := &search.Scan{WAL: n.WAL, Store: n.Store, Delivered: n.Batcher.Delivered}
 	if _, ok := n.Search.(*search.Indexed); !ok {
 		t.Fatalf("n.Search is %T, want the index", n.Search)
@@ -255,34 +266,8 @@ func TestSQLEqualsBruteForce(t *testing.T) {
 			}
 			defer n.Shutdown(context.Background())
 			n.Start()
-			g := synth.New(synth.Config{Seed: 12, Events: 2000, Actors: 100, TargetsPerType: 50, Days: 5})
-			var evs []*event.Event
-			var recs [][]byte
-			for i, l := range g.Chunk(nil, 0) {
-				e, _ := event.Decode(l)
-				if i%9 == 0 {
-					e.Tenant = "acme"
-				}
-				e.Normalize()
-				evs = append(evs, e)
-				recs = append(recs, record.AppendEntry(nil, record.TypeEvent, e.Time, e.Tenant, e.Source, "", 0, e.AppendJSON(nil)))
-			}
+			evs, _ := ingestSynth(t, n, synth.New(synth.Config{Seed: 12, Events: 2000, Actors: 100, TargetsPerType: 50, Days: 5}))
 			ctx := context.Background()
-			last, err := n.Ingest.Append(ctx, recs, node.Block)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := n.Ingest.Sync(ctx, last, len(recs)); err != nil {
-				t.Fatal(err)
-			}
-			wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			defer cancel()
-			if err := n.Batcher.WaitDelivered(wctx, last-200); err != nil {
-				t.Fatal(err)
-			}
-			if n.Batcher.Delivered() >= last {
-				t.Fatal("everything is archived: nothing is left in the WAL tail")
-			}
 			rng := rand.New(rand.NewPCG(4, 4))
 			pick := func() *event.Event { return evs[rng.IntN(len(evs))] }
 			type check struct {
