@@ -23,7 +23,6 @@ import (
 	"github.com/kansa-audit/kansa/internal/objstore"
 	"github.com/kansa-audit/kansa/internal/objstore/s3store"
 	"github.com/kansa-audit/kansa/internal/query"
-	"github.com/kansa-audit/kansa/internal/record"
 	"github.com/kansa-audit/kansa/internal/route"
 	"github.com/kansa-audit/kansa/internal/search"
 	"github.com/kansa-audit/kansa/internal/sqlq"
@@ -337,29 +336,12 @@ func (n *Node) History(ctx context.Context, ref event.Ref, actor bool, limit int
 	} else {
 		q.Targets = []event.Ref{ref}
 	}
-	var hits []search.Hit
-	err := n.WAL.Scan(n.IndexBatcher.Delivered()+1, func(_ uint64, rec []byte) error {
-		if record.TypeOf(rec) != record.TypeEvent {
-			return nil
-		}
-		en, err := record.ParseEntry(rec)
-		if err != nil {
-			return err
-		}
-		e, err := event.Decode(en.Body)
-		if err != nil {
-			return nil
-		}
-		e.Normalize()
-		if !q.Match(e) || after != "" && !older(e, at, atID) {
-			return nil
-		}
-		e.Changes, e.Meta, e.Origin = slices.Clone(e.Changes), slices.Clone(e.Meta), slices.Clone(e.Origin)
-		hits = append(hits, search.Hit{Event: e, Raw: slices.Clone(en.Body)})
-		return nil
-	})
-	if err != nil && !errors.Is(err, wal.ErrReleased) {
+	hits, err := search.Tail(n.WAL, n.IndexBatcher.Delivered()+1, &q)
+	if err != nil {
 		return nil, "", err
+	}
+	if after != "" {
+		hits = slices.DeleteFunc(hits, func(h search.Hit) bool { return !older(h.Event, at, atID) })
 	}
 	res, err := n.Index.Search(ctx, index.Request{Keys: []index.Key{k}, Limit: limit, After: after})
 	if err != nil {
@@ -373,13 +355,7 @@ func (n *Node) History(ctx context.Context, ref event.Ref, actor bool, limit int
 		e.Normalize()
 		hits = append(hits, search.Hit{Event: e, Raw: l})
 	}
-	slices.SortStableFunc(hits, func(a, b search.Hit) int {
-		if c := b.Event.Time.Compare(a.Event.Time); c != 0 {
-			return c
-		}
-		return strings.Compare(b.Event.ID, a.Event.ID)
-	})
-	hits = slices.CompactFunc(hits, func(a, b search.Hit) bool { return a.Event.ID == b.Event.ID && a.Event.Time.Equal(b.Event.Time) })
+	hits = search.Order(hits)
 	more := res.Next != ""
 	if len(hits) > limit {
 		hits, more = hits[:limit], true

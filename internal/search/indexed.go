@@ -59,27 +59,9 @@ func Plan(q *query.Query) []index.Key {
 func (s *Indexed) Search(ctx context.Context, q *query.Query) ([]Hit, error) {
 	// The WAL tail first: what the index adds meanwhile is then found in
 	// both, and counted once below.
-	var hits []Hit
-	if s.WAL != nil {
-		err := s.WAL.Scan(s.Delivered()+1, func(_ uint64, rec []byte) error {
-			if record.TypeOf(rec) != record.TypeEvent {
-				return nil
-			}
-			en, err := record.ParseEntry(rec)
-			if err != nil {
-				return err
-			}
-			if !q.MatchTime(time.UnixMicro(en.Time)) || !tenantOK(q, en.Tenant) {
-				return nil
-			}
-			if h, ok := match(q, en.Body); ok {
-				hits = append(hits, h)
-			}
-			return nil
-		})
-		if err != nil && !errors.Is(err, wal.ErrReleased) {
-			return nil, err
-		}
+	hits, err := Tail(s.WAL, s.Delivered()+1, q)
+	if err != nil {
+		return nil, err
 	}
 	req := index.Request{Keys: Plan(q), Since: q.Since, Until: q.Until, Match: func(e *event.Event) bool {
 		e.Normalize()
@@ -110,7 +92,46 @@ func (s *Indexed) Search(ctx context.Context, q *query.Query) ([]Hit, error) {
 		}
 		req.After = res.Next
 	}
-	// Newest first, then by id, each (tenant, source, id) once, as Scan.
+	out := Order(hits)
+	if q.Limit > 0 && len(out) > q.Limit {
+		out = out[:q.Limit]
+	}
+	return out, nil
+}
+
+// Tail returns the events of the WAL records from index from on that q
+// matches (a nil WAL has none). Records released meanwhile are not an
+// error: they are where the caller reads next (the index or the archive).
+func Tail(w *wal.WAL, from uint64, q *query.Query) ([]Hit, error) {
+	if w == nil {
+		return nil, nil
+	}
+	var hits []Hit
+	err := w.Scan(from, func(_ uint64, rec []byte) error {
+		if record.TypeOf(rec) != record.TypeEvent {
+			return nil
+		}
+		en, err := record.ParseEntry(rec)
+		if err != nil {
+			return err
+		}
+		if !q.MatchTime(time.UnixMicro(en.Time)) || !tenantOK(q, en.Tenant) {
+			return nil
+		}
+		if h, ok := match(q, en.Body); ok {
+			hits = append(hits, h)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, wal.ErrReleased) {
+		return nil, err
+	}
+	return hits, nil
+}
+
+// Order sorts hits as every search answers: newest first, then by id
+// (greatest first), each (tenant, source, id) once. It reuses hits.
+func Order(hits []Hit) []Hit {
 	slices.SortStableFunc(hits, func(a, b Hit) int {
 		if c := b.Event.Time.Compare(a.Event.Time); c != 0 {
 			return c
@@ -126,10 +147,7 @@ func (s *Indexed) Search(ctx context.Context, q *query.Query) ([]Hit, error) {
 			out = append(out, h)
 		}
 	}
-	if q.Limit > 0 && len(out) > q.Limit {
-		out = out[:q.Limit]
-	}
-	return out, nil
+	return out
 }
 
 // match decodes a stored line and reports whether q matches it, as Scan's

@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/kansa-audit/kansa/internal/archive"
@@ -106,12 +105,7 @@ func (s *Scan) Search(ctx context.Context, q *query.Query) ([]Hit, error) {
 	if err != nil {
 		return nil, err
 	}
-	slices.SortFunc(hits, func(a, b Hit) int {
-		if c := b.Event.Time.Compare(a.Event.Time); c != 0 {
-			return c
-		}
-		return strings.Compare(b.Event.ID, a.Event.ID)
-	})
+	hits = Order(hits)
 	if q.Limit > 0 && len(hits) > q.Limit {
 		hits = hits[:q.Limit]
 	}
