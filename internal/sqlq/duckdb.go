@@ -100,6 +100,7 @@ func (e *Engine) query(ctx context.Context, text string, req Request) (*Result, 
 		"SET autoinstall_known_extensions = false",
 		"SET autoload_known_extensions = false",
 		"SET allow_community_extensions = false",
+		"SET parquet_metadata_cache = true", // footers read once per query, not per prepare
 		"CREATE VIEW events AS " + view,
 		"SET lock_configuration = true",
 	}
@@ -109,14 +110,21 @@ func (e *Engine) query(ctx context.Context, text string, req Request) (*Result, 
 		}
 	}
 
-	// One statement, a query: checked on the caller's text as given, then
-	// on the text run, which stops at MaxRows+1 rows.
-	if err := checkSelect(conn, text); err != nil {
+	// One statement, a query. The text run stops at MaxRows+1 rows; when
+	// it does not prepare (DESCRIBE, SHOW, PIVOT … cannot be a subquery,
+	// and neither can a text that is not a query), the caller's text is
+	// checked and run as it is, and read up to MaxRows+1 rows. Each check
+	// prepares (binds the view: reads the files' footers), so the usual
+	// path checks once.
+	if err := checkWord(text); err != nil {
 		return nil, err
 	}
 	run := "SELECT * FROM (\n" + text + "\n) LIMIT " + fmt.Sprint(req.MaxRows+1)
 	if checkSelect(conn, run) != nil {
-		run = text // DESCRIBE, SHOW, PIVOT … cannot be a subquery: read at most MaxRows+1 rows of it
+		if err := checkSelect(conn, text); err != nil {
+			return nil, err
+		}
+		run = text
 	}
 	rows, err := conn.QueryContext(ctx, run)
 	if err != nil {
@@ -156,14 +164,23 @@ func (e *Engine) query(ctx context.Context, text string, req Request) (*Result, 
 	return res, nil
 }
 
-// checkSelect prepares text without running anything: it must be exactly
-// one statement, of the SELECT type.
-func checkSelect(conn *sql.Conn, text string) error {
+// checkWord refuses a text that does not start as a query does, without
+// asking DuckDB.
+func checkWord(text string) error {
 	if w := leadingWord(text); !queryWords[w] {
 		if !statementWords[w] {
 			return fmt.Errorf("%w: syntax error at or near %q: a query starts with SELECT, WITH, FROM, VALUES, DESCRIBE, SUMMARIZE, SHOW or PIVOT", ErrInvalid, firstWord(strings.TrimLeft(text, " \t\r\n("), 1))
 		}
 		return fmt.Errorf("%w: only queries (SELECT, WITH, FROM, VALUES, DESCRIBE, SUMMARIZE, SHOW, PIVOT) are allowed; this is %s", ErrRefused, stmtName(w))
+	}
+	return nil
+}
+
+// checkSelect prepares text without running anything: it must be exactly
+// one statement, of the SELECT type.
+func checkSelect(conn *sql.Conn, text string) error {
+	if err := checkWord(text); err != nil {
+		return err
 	}
 	return conn.Raw(func(dc any) error {
 		c, ok := dc.(*duckdb.Conn)
