@@ -116,7 +116,9 @@ func TestRun(t *testing.T) {
 		b, _ := io.ReadAll(body)
 		n := bytes.Count(b, []byte("\n"))
 		if requests.Add(1)%10 == 0 {
-			w.Header().Set("Retry-After", "1")
+			// No Retry-After: the client's own 100ms pause keeps 503s
+			// inside the 1s window. With "Retry-After: 1" every
+			// connection could spend the whole window waiting.
 			http.Error(w, `{"error":"full"}`, http.StatusServiceUnavailable)
 			return
 		}
