@@ -17,7 +17,13 @@ import (
 // Manifests calls fn with every batch manifest in store, ordered by writer
 // and then by WAL range.
 func Manifests(ctx context.Context, store objstore.Store, fn func(m *Manifest) error) error {
-	return store.List(ctx, ManifestPrefix, func(key string, _ int64) error {
+	return ManifestsUnder(ctx, store, ManifestPrefix, fn)
+}
+
+// ManifestsUnder is Manifests for the manifests under prefix, such as one
+// writer's (ManifestPrefix + "writer=W/").
+func ManifestsUnder(ctx context.Context, store objstore.Store, prefix string, fn func(m *Manifest) error) error {
+	return store.List(ctx, prefix, func(key string, _ int64) error {
 		if !strings.HasSuffix(key, ".json") {
 			return nil
 		}
@@ -29,8 +35,8 @@ func Manifests(ctx context.Context, store objstore.Store, fn func(m *Manifest) e
 		if err := json.Unmarshal(data, m); err != nil {
 			return fmt.Errorf("manifest %s: %w", key, err)
 		}
-		if m.Version != ManifestVersion {
-			return fmt.Errorf("manifest %s: version %d, this kansa reads %d", key, m.Version, ManifestVersion)
+		if m.Version < 1 || m.Version > ManifestVersion {
+			return fmt.Errorf("manifest %s: version %d, this kansa reads 1 to %d", key, m.Version, ManifestVersion)
 		}
 		return fn(m)
 	})

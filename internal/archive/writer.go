@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"runtime"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 
+	"github.com/kansa-audit/kansa/internal/merkle"
 	"github.com/kansa-audit/kansa/internal/objstore"
 	"github.com/kansa-audit/kansa/internal/parquetfile"
 	"github.com/kansa-audit/kansa/internal/rawjson"
@@ -28,7 +30,9 @@ const (
 	DefaultPrefix      = "tenant=!{tenant}/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/"
 	DefaultErrorPrefix = "errors/!{error_type}/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/"
 	ManifestPrefix     = "_kansa/manifests/"
-	ManifestVersion    = 1
+	// ManifestVersion 2 added file roots and log entries (tamper
+	// evidence); readers take 1 and 2.
+	ManifestVersion = 2
 )
 
 // Config is the archive section of the config file.
@@ -73,6 +77,10 @@ type Writer struct {
 	loc       *time.Location
 	level     int
 	parquet   *Template // nil: no Parquet files
+	// tenantFiles and parquetTenant: the templates partition by tenant, so
+	// each file holds one tenant's events and says which.
+	tenantFiles, parquetTenant bool
+	chain                      Chain // nil: no log entries
 }
 
 // NewWriter checks cfg and returns a Writer for the collector writerID.
@@ -100,6 +108,7 @@ func NewWriter(cfg Config, store objstore.Store, writerID string) (*Writer, erro
 	if w.errPrefix, err = ParseTemplate(cfg.ErrorPrefix); err != nil {
 		return nil, fmt.Errorf("archive.error_prefix: %w", err)
 	}
+	_, w.tenantFiles, _, _ = w.prefix.Uses()
 	if w.loc, err = LoadLocation(cfg.TimeZone); err != nil {
 		return nil, fmt.Errorf("archive.time_zone: %w", err)
 	}
@@ -110,6 +119,7 @@ func NewWriter(cfg Config, store objstore.Store, writerID string) (*Writer, erro
 		if w.parquet, err = ParseTemplate(cfg.ParquetPrefix); err != nil {
 			return nil, fmt.Errorf("archive.parquet_prefix: %w", err)
 		}
+		_, w.parquetTenant, _, _ = w.parquet.Uses()
 		if cfg.ParquetPrefix == cfg.Prefix {
 			return nil, fmt.Errorf("archive.parquet_prefix: must differ from archive.prefix (%q), or a query engine's table would read NDJSON files as Parquet", cfg.Prefix)
 		}
@@ -140,6 +150,9 @@ type Manifest struct {
 	TimeMax  string    `json:"time_max,omitempty"`
 	Seq      []SeqSpan `json:"seq,omitempty"`
 	Files    []File    `json:"files"`
+	// Logs are the leaves this batch appended to its writer's logs, one
+	// per log its files belong to (docs/tamper-evidence.md).
+	Logs []LogEntry `json:"logs,omitempty"`
 }
 
 // SeqSpan summarises one producer stream within a batch.
@@ -158,6 +171,9 @@ type File struct {
 	Records int    `json:"records"`
 	Bytes   int    `json:"bytes"`
 	SHA256  string `json:"sha256"`
+	// Root is the Merkle root (RFC 9162) over the file's lines, each leaf
+	// the hash of the line's exact bytes; NDJSON files only.
+	Root    string `json:"root,omitempty"`
 	TimeMin string `json:"time_min"`
 	TimeMax string `json:"time_max"`
 	Tenant  string `json:"tenant,omitempty"`
@@ -171,8 +187,9 @@ func ManifestKey(writer string, first, last uint64) string {
 type fileBuf struct {
 	kind     string
 	tenant   string
-	segs     [][]byte // uncompressed lines, cut into segments of about segmentSize
-	members  [][]byte // segs compressed, one gzip member each
+	segs     [][]byte        // uncompressed lines, cut into segments of about segmentSize
+	members  [][]byte        // segs compressed, one gzip member each
+	leaves   [][]merkle.Hash // per segment, the leaf hash of each line
 	n        int
 	min, max int64
 }
@@ -220,7 +237,9 @@ func (w *Writer) compress(files []*fileBuf) error {
 			defer wg.Done()
 			var out bytes.Buffer
 			zw, err := gzip.NewWriterLevel(&out, w.level)
+			h := merkle.NewHasher()
 			for j := range jobs {
+				j.f.leaves[j.i] = hashLines(h, j.f.segs[j.i])
 				if err == nil {
 					out.Reset()
 					zw.Reset(&out)
@@ -238,6 +257,7 @@ func (w *Writer) compress(files []*fileBuf) error {
 	}
 	for _, f := range files {
 		f.members = make([][]byte, len(f.segs))
+		f.leaves = make([][]merkle.Hash, len(f.segs))
 		for i := range f.segs {
 			jobs <- job{f, i}
 		}
@@ -298,7 +318,7 @@ func (w *Writer) Write(ctx context.Context, b *Batch) (*Manifest, error) {
 		f := files[string(key)]
 		if f == nil {
 			f = &fileBuf{kind: kind, min: e.Time, max: e.Time}
-			if kind == "events" {
+			if kind == "events" && w.tenantFiles {
 				f.tenant = v.Tenant
 			}
 			files[string(key)] = f
@@ -327,8 +347,9 @@ func (w *Writer) Write(ctx context.Context, b *Batch) (*Manifest, error) {
 		f := files[k]
 		objs[i] = object{k, slices.Concat(f.members...)}
 		sum := sha256.Sum256(objs[i].data)
+		root := merkle.Root(slices.Concat(f.leaves...))
 		m.Files = append(m.Files, File{Key: k, Kind: f.kind, Format: FormatNDJSON, Records: f.n, Bytes: len(objs[i].data),
-			SHA256: hex.EncodeToString(sum[:]), TimeMin: formatMicros(f.min), TimeMax: formatMicros(f.max), Tenant: f.tenant})
+			SHA256: hex.EncodeToString(sum[:]), Root: HexHash(root), TimeMin: formatMicros(f.min), TimeMax: formatMicros(f.max), Tenant: f.tenant})
 	}
 	if err == nil {
 		err = w.putAll(ctx, objs)
@@ -363,6 +384,20 @@ func (w *Writer) Write(ctx context.Context, b *Batch) (*Manifest, error) {
 		}
 		return 0
 	})
+	var commit func() error
+	if w.chain != nil {
+		var leaves []Leaf
+		for _, log := range Logs(m.Files) {
+			leaves = append(leaves, Leaf{log, merkle.LeafHash(BatchLeaf(w.writer, log, b.First, b.Last, m.Files))})
+		}
+		m.Logs, commit, err = w.chain.Append(b.First, b.Last, leaves)
+		if errors.Is(err, ErrLogged) {
+			return w.loggedBefore(ctx, m, err)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 	data, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return nil, err
@@ -370,7 +405,31 @@ func (w *Writer) Write(ctx context.Context, b *Batch) (*Manifest, error) {
 	if err := w.store.Put(ctx, ManifestKey(w.writer, b.First, b.Last), append(data, '\n')); err != nil {
 		return nil, err
 	}
+	if commit != nil {
+		if err := commit(); err != nil {
+			return nil, err
+		}
+	}
 	return m, nil
+}
+
+// loggedBefore answers a batch the logs already passed (the sink's
+// checkpoint went back): its manifest must be in the store, listing the
+// same files; then the batch is already archived and logged.
+func (w *Writer) loggedBefore(ctx context.Context, m *Manifest, cause error) (*Manifest, error) {
+	key := ManifestKey(w.writer, m.First, m.Last)
+	data, err := w.store.Get(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("batch %d-%d: %w, and its manifest cannot be read: %v", m.First, m.Last, cause, err)
+	}
+	old := new(Manifest)
+	if err := json.Unmarshal(data, old); err != nil {
+		return nil, fmt.Errorf("manifest %s: %w", key, err)
+	}
+	if !slices.Equal(old.Files, m.Files) {
+		return nil, fmt.Errorf("batch %d-%d: %w, and its manifest %s lists other files than this attempt wrote", m.First, m.Last, cause, key)
+	}
+	return old, nil
 }
 
 // WriteParquet writes only the Parquet files of b (none when the writer
@@ -411,7 +470,10 @@ func (w *Writer) startParquet(b *Batch) func(context.Context) ([]File, error) {
 		key = append(w.parquet.Append(key[:0], &v), suffix...)
 		g := groups[string(key)]
 		if g == nil {
-			g = &group{tenant: v.Tenant, min: e.Time, max: e.Time}
+			g = &group{min: e.Time, max: e.Time}
+			if w.parquetTenant {
+				g.tenant = v.Tenant
+			}
 			groups[string(key)] = g
 		}
 		g.min, g.max = min(g.min, e.Time), max(g.max, e.Time)
@@ -607,10 +669,25 @@ func (w *Writer) parquetRejects(ctx context.Context, b *Batch, failed []parquetF
 			return nil, err
 		}
 		sum := sha256.Sum256(out.Bytes())
+		root := merkle.Root(hashLines(merkle.NewHasher(), g.lines.Bytes()))
 		files = append(files, File{Key: k, Kind: "rejects", Format: FormatNDJSON, Records: g.n, Bytes: out.Len(),
-			SHA256: hex.EncodeToString(sum[:]), TimeMin: formatMicros(g.min), TimeMax: formatMicros(g.max)})
+			SHA256: hex.EncodeToString(sum[:]), Root: HexHash(root), TimeMin: formatMicros(g.min), TimeMax: formatMicros(g.max)})
 	}
 	return files, nil
+}
+
+// hashLines returns the leaf hash of each line of data, lines ending in '\n'.
+func hashLines(h *merkle.Hasher, data []byte) []merkle.Hash {
+	hs := make([]merkle.Hash, 0, bytes.Count(data, []byte{'\n'}))
+	for len(data) > 0 {
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			i = len(data)
+		}
+		hs = append(hs, h.Leaf(data[:i]))
+		data = data[min(i+1, len(data)):]
+	}
+	return hs
 }
 
 func formatMicros(us int64) string {

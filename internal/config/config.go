@@ -45,6 +45,8 @@ type Config struct {
 	Route   RouteMode    `yaml:"route"`
 	Search  Search       `yaml:"search"`
 	Index   Index        `yaml:"index"`
+
+	Checkpoints Checkpoints `yaml:"checkpoints"`
 }
 
 // Server is `kansa serve`.
@@ -156,6 +158,34 @@ type Index struct {
 	CacheBytes ByteSize `yaml:"cache_bytes"`
 }
 
+// Checkpoints are the signed statements of the archive's logs
+// (docs/tamper-evidence.md).
+type Checkpoints struct {
+	// Interval is how often a checkpoint is signed for every log that grew;
+	// one is also signed at shutdown. Default 5m.
+	Interval time.Duration `yaml:"interval"`
+	// KeyFile is the Ed25519 signing key (C2SP note format, PRIVATE+KEY+…).
+	// Default <data>/checkpoint.key, generated on first start; production
+	// configs name a key file kept elsewhere. To rotate, name a new key: the
+	// public half of every key that signed is kept beside the checkpoints.
+	KeyFile string `yaml:"key_file"`
+	// Dir is a local directory for checkpoints. Default: the archive's store
+	// (its directory or bucket), under _kansa/checkpoints/.
+	Dir string `yaml:"dir"`
+	// S3, when it names a bucket, holds the checkpoints instead: for example
+	// a bucket with Object Lock in compliance mode. Same settings as
+	// archive.s3.
+	S3 s3store.Config `yaml:"s3"`
+}
+
+// KeyPath returns the signing key's path for data directory data.
+func (c Checkpoints) KeyPath(data string) string {
+	if c.KeyFile != "" {
+		return c.KeyFile
+	}
+	return filepath.Join(data, "checkpoint.key")
+}
+
 // Location returns the index directory for data directory data.
 func (x Index) Location(data string) string {
 	if x.Dir != "" {
@@ -181,8 +211,9 @@ func Defaults() Config {
 		Batch:  Batch{MaxBytes: 10 << 20, MaxInterval: 300 * time.Second},
 		Archive: Archive{Prefix: archive.DefaultPrefix, ErrorPrefix: archive.DefaultErrorPrefix,
 			TimeZone: "UTC", GzipLevel: 1, Formats: []string{"ndjson"}, ParquetPrefix: archive.DefaultParquetPrefix},
-		Route: RouteMode{Source: "stdin", AppOutput: "stdout", MaxLineBytes: 4 << 20},
-		Index: Index{MaxInterval: time.Second, CacheBytes: 64 << 20},
+		Route:       RouteMode{Source: "stdin", AppOutput: "stdout", MaxLineBytes: 4 << 20},
+		Index:       Index{MaxInterval: time.Second, CacheBytes: 64 << 20},
+		Checkpoints: Checkpoints{Interval: 5 * time.Minute},
 	}
 }
 
@@ -262,6 +293,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Batch.MaxInterval <= 0 || c.Batch.MaxBytes <= 0 {
 		return errors.New("batch.max_bytes and batch.max_interval must be positive")
+	}
+	if c.Checkpoints.Interval <= 0 {
+		return errors.New("checkpoints.interval must be positive")
+	}
+	if c.Checkpoints.Dir != "" && c.Checkpoints.S3.Bucket != "" {
+		return errors.New("checkpoints: give dir or s3.bucket, not both")
 	}
 	if c.Index.MaxInterval <= 0 || c.Index.CacheBytes <= 0 {
 		return errors.New("index.max_interval and index.cache_bytes must be positive")

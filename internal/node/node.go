@@ -16,6 +16,7 @@ import (
 
 	"github.com/kansa-audit/kansa/internal/archive"
 	"github.com/kansa-audit/kansa/internal/batch"
+	"github.com/kansa-audit/kansa/internal/chain"
 	"github.com/kansa-audit/kansa/internal/config"
 	"github.com/kansa-audit/kansa/internal/event"
 	"github.com/kansa-audit/kansa/internal/index"
@@ -44,6 +45,11 @@ type Node struct {
 	Store    objstore.Store
 	Archive  *archive.Writer
 	Batcher  *batch.Batcher
+	// Chain is the writer's logs; Checkpointer signs them into
+	// CheckpointStore (docs/tamper-evidence.md).
+	Chain           *chain.State
+	Checkpointer    *chain.Checkpointer
+	CheckpointStore objstore.Store
 	// Index and IndexBatcher are the search index and its sink, when
 	// index.enabled; nil otherwise.
 	Index        *index.Index
@@ -126,6 +132,9 @@ func Open(cfg config.Config, log *slog.Logger) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := n.openChain(); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(filepath.Join(dir, "sinks"), 0o755); err != nil {
 		return nil, err
 	}
@@ -162,6 +171,57 @@ func Open(cfg config.Config, log *slog.Logger) (*Node, error) {
 	return n, nil
 }
 
+// OpenCheckpointStore opens where data directory dir's checkpoints go:
+// checkpoints.s3's bucket, checkpoints.dir, or else the archive's store.
+func OpenCheckpointStore(cfg config.Config, dir string, archiveStore objstore.Store, log *slog.Logger) (objstore.Store, error) {
+	switch c := cfg.Checkpoints; {
+	case c.S3.Bucket != "":
+		s3cfg := c.S3
+		var err error
+		if s3cfg.Owner, err = ownerID(dir); err != nil {
+			return nil, err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		st, err := s3store.New(ctx, s3cfg, log.With("stage", "checkpoints"))
+		if err != nil {
+			return nil, fmt.Errorf("checkpoints.s3: %w", err)
+		}
+		return st, nil
+	case c.Dir != "":
+		return objstore.NewDir(c.Dir)
+	}
+	return archiveStore, nil
+}
+
+// openChain opens the writer's logs (rebuilt from its manifests when the
+// state file is missing), the signing key and the checkpoint store.
+func (n *Node) openChain() error {
+	st, found, err := chain.Open(filepath.Join(n.Dir, "chain.json"), n.WriterID)
+	if err != nil {
+		return err
+	}
+	if !found {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		err := st.Replay(ctx, n.Store)
+		cancel()
+		if err != nil {
+			return err
+		}
+	}
+	n.Chain = st
+	n.Archive.UseChain(st)
+	if n.CheckpointStore, err = OpenCheckpointStore(n.Config, n.Dir, n.Store, n.Log); err != nil {
+		return err
+	}
+	signer, err := chain.LoadSigner(n.Config.Checkpoints.KeyPath(n.Dir), "kansa-"+n.WriterID, n.Config.Checkpoints.KeyFile == "")
+	if err != nil {
+		return fmt.Errorf("checkpoints.key_file: %w", err)
+	}
+	n.Checkpointer = &chain.Checkpointer{State: st, Signer: signer, Store: n.CheckpointStore, Log: n.Log.With("stage", "checkpoints")}
+	return nil
+}
+
 // release frees the WAL records that every sink has delivered.
 func (n *Node) release(uint64) error {
 	idx := n.Batcher.Delivered()
@@ -190,6 +250,7 @@ func (n *Node) Start() {
 		for _, b := range bs {
 			go func() { errs <- b.Run(ctx) }()
 		}
+		go n.Checkpointer.Run(ctx, n.Config.Checkpoints.Interval)
 		var all []error
 		for range bs {
 			all = append(all, <-errs)
@@ -222,6 +283,13 @@ func (n *Node) Shutdown(ctx context.Context) error {
 				errs = append(errs, fmt.Errorf("final batch not delivered within the shutdown grace period; it stays in the WAL and is delivered at next start"))
 			}
 			n.cancel()
+		}
+		// Sign what the final batch appended, so a stopped collector's
+		// archive is wholly covered.
+		if n.cancel != nil {
+			if _, err := n.Checkpointer.Checkpoint(ctx); err != nil {
+				errs = append(errs, err)
+			}
 		}
 		if err := n.closeFiles(); err != nil {
 			errs = append(errs, err)

@@ -1,0 +1,193 @@
+package chain
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kansa-audit/kansa/internal/archive"
+	"github.com/kansa-audit/kansa/internal/merkle"
+	"github.com/kansa-audit/kansa/internal/objstore"
+)
+
+// Keys in the checkpoint store:
+//
+//	_kansa/checkpoints/writer=W/LOG/SIZE   one signed checkpoint; SIZE 20 digits
+//	_kansa/checkpoints/keys/NAME+ID.pub   a verifier key that signed some
+//
+// Checkpoints are never overwritten: a log's checkpoint is written only when
+// the log has grown past its newest one, so a bucket with Object Lock in
+// compliance mode can hold them.
+const (
+	CheckpointPrefix = "_kansa/checkpoints/"
+	KeysPrefix       = CheckpointPrefix + "keys/"
+)
+
+// CheckpointKey is the key of writer's checkpoint of log at size.
+func CheckpointKey(writer, log string, size uint64) string {
+	return fmt.Sprintf("%swriter=%s/%s/%020d", CheckpointPrefix, writer, log, size)
+}
+
+// ParseCheckpointKey reads a key CheckpointKey made.
+func ParseCheckpointKey(key string) (writer, log string, size uint64, ok bool) {
+	rest, ok := strings.CutPrefix(key, CheckpointPrefix+"writer=")
+	if !ok {
+		return "", "", 0, false
+	}
+	writer, rest, ok1 := strings.Cut(rest, "/")
+	log, num, ok2 := strings.Cut(rest, "/")
+	n, err := strconv.ParseUint(num, 10, 64)
+	if !ok1 || !ok2 || err != nil || len(num) != 20 {
+		return "", "", 0, false
+	}
+	return writer, log, n, true
+}
+
+// Keys reads the verifier keys stored beside the checkpoints.
+func Keys(ctx context.Context, store objstore.Store) ([]*Verifier, error) {
+	var keys []*Verifier
+	err := store.List(ctx, KeysPrefix, func(key string, _ int64) error {
+		data, err := store.Get(ctx, key)
+		if err != nil {
+			return err
+		}
+		v, err := NewVerifier(string(data))
+		if err != nil {
+			return fmt.Errorf("%s: %w", key, err)
+		}
+		keys = append(keys, v)
+		return nil
+	})
+	return keys, err
+}
+
+// Checkpointer writes checkpoints of a State's logs.
+type Checkpointer struct {
+	State  *State
+	Signer *Signer
+	Store  objstore.Store
+	Log    *slog.Logger
+	Now    func() time.Time
+
+	mu     sync.Mutex
+	done   map[string]uint64 // log → size of its newest checkpoint
+	loaded bool
+}
+
+// load learns the newest checkpoint of each log from the store and puts
+// the signer's public key beside them.
+func (c *Checkpointer) load(ctx context.Context) error {
+	if c.loaded {
+		return nil
+	}
+	c.done = map[string]uint64{}
+	err := c.Store.List(ctx, fmt.Sprintf("%swriter=%s/", CheckpointPrefix, c.State.Writer()), func(key string, _ int64) error {
+		if _, log, size, ok := ParseCheckpointKey(key); ok {
+			c.done[log] = max(c.done[log], size)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	key := KeysPrefix + c.Signer.Verifier()[:len(c.Signer.Name())+9] + ".pub"
+	if _, err := c.Store.Get(ctx, key); errors.Is(err, objstore.ErrNotExist) {
+		if err := c.Store.Put(ctx, key, []byte(c.Signer.Verifier()+"\n")); err != nil {
+			return err
+		}
+	} else if err != nil {
+		return err
+	}
+	c.loaded = true
+	return nil
+}
+
+// Checkpoint signs and stores a checkpoint of every log that grew since its
+// newest checkpoint, and returns how many it wrote.
+func (c *Checkpointer) Checkpoint(ctx context.Context) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.load(ctx); err != nil {
+		return 0, fmt.Errorf("checkpoints: %w", err)
+	}
+	now := time.Now
+	if c.Now != nil {
+		now = c.Now
+	}
+	n := 0
+	for _, h := range c.State.Heads() {
+		if h.Size <= c.done[h.Log] {
+			continue
+		}
+		cp := &Checkpoint{Origin: Origin(c.State.Writer(), h.Log), Size: h.Size, Root: h.Root, Time: now()}
+		if err := c.Store.Put(ctx, CheckpointKey(c.State.Writer(), h.Log, h.Size), c.Signer.Sign(cp)); err != nil {
+			return n, fmt.Errorf("checkpoint of log %s at %d: %w", h.Log, h.Size, err)
+		}
+		c.done[h.Log] = h.Size
+		n++
+	}
+	return n, nil
+}
+
+// Run writes checkpoints every interval until ctx ends. Failures are logged
+// and retried at the next tick.
+func (c *Checkpointer) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := c.Checkpoint(ctx); err != nil && ctx.Err() == nil && c.Log != nil {
+				c.Log.Warn("checkpoint failed; retrying at the next interval", "err", err)
+			}
+		}
+	}
+}
+
+// Replay rebuilds the state of its writer's logs from the manifests in
+// store, checking every leaf against the files its manifest lists and every
+// root against the one recorded. It is what Open's caller does when the
+// state file is missing.
+func (s *State) Replay(ctx context.Context, store objstore.Store) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	logs := map[string]*Log{}
+	prefix := fmt.Sprintf("%swriter=%s/", archive.ManifestPrefix, s.writer)
+	err := archive.ManifestsUnder(ctx, store, prefix, func(m *archive.Manifest) error {
+		for _, e := range m.Logs {
+			l := logs[e.Log]
+			if l == nil {
+				l = &Log{}
+				logs[e.Log] = l
+			}
+			leaf := merkle.LeafHash(archive.BatchLeaf(m.Writer, e.Log, m.First, m.Last, m.Files))
+			if e.Index != l.Size() {
+				return fmt.Errorf("manifest %s: leaf %d of log %s, but the manifests before it hold %d leaves", archive.ManifestKey(m.Writer, m.First, m.Last), e.Index, e.Log, l.Size())
+			}
+			if archive.HexHash(leaf) != e.Leaf {
+				return fmt.Errorf("manifest %s: its files do not hash to its leaf of log %s", archive.ManifestKey(m.Writer, m.First, m.Last), e.Log)
+			}
+			l.Before = l.Frontier.Clone()
+			l.Frontier.Append(leaf)
+			l.First, l.Last, l.Leaf = m.First, m.Last, leaf
+			if archive.HexHash(l.Frontier.Root()) != e.Root {
+				return fmt.Errorf("manifest %s: log %s's root at size %d does not follow from its leaves", archive.ManifestKey(m.Writer, m.First, m.Last), e.Log, e.Size)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("rebuild the logs from the manifests: %w (kansa verify names what is wrong)", err)
+	}
+	s.logs = logs
+	return s.save()
+}
+
+var _ archive.Chain = (*State)(nil)

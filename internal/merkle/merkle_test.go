@@ -1,0 +1,113 @@
+package merkle
+
+import (
+	"encoding/hex"
+	"fmt"
+	"testing"
+)
+
+// The leaves of the Certificate Transparency reference test vectors.
+var ctLeaves = []string{"", "00", "10", "2021", "3031", "40414243", "5051525354555657", "606162636465666768696a6b6c6d6e6f"}
+
+func ctHashes(t *testing.T) []Hash {
+	var hs []Hash
+	for _, s := range ctLeaves {
+		b, err := hex.DecodeString(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs = append(hs, LeafHash(b))
+	}
+	return hs
+}
+
+func TestKnownRoots(t *testing.T) {
+	hs := ctHashes(t)
+	for _, c := range []struct {
+		n    int
+		want string
+	}{
+		{0, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+		{1, "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d"},
+		{8, "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328"},
+	} {
+		if got := Root(hs[:c.n]); hex.EncodeToString(got[:]) != c.want {
+			t.Errorf("root of %d leaves = %x, want %s", c.n, got, c.want)
+		}
+	}
+}
+
+func leaves(n int) []Hash {
+	hs := make([]Hash, n)
+	for i := range hs {
+		hs[i] = LeafHash(fmt.Appendf(nil, "event %d", i))
+	}
+	return hs
+}
+
+func TestFrontierEqualsRecursive(t *testing.T) {
+	hs := leaves(300)
+	var f Frontier
+	h := NewHasher()
+	for n := 0; n <= len(hs); n++ {
+		if got, want := f.Root(), subtree(hs[:n]); got != want {
+			t.Fatalf("size %d: frontier root %x, recursive %x", n, got, want)
+		}
+		if !f.Valid() {
+			t.Fatalf("size %d: %d hashes", n, len(f.Hashes))
+		}
+		if n < len(hs) {
+			if h.Leaf(fmt.Appendf(nil, "event %d", n)) != hs[n] {
+				t.Fatal("Hasher.Leaf differs from LeafHash")
+			}
+			f.Append(hs[n])
+		}
+	}
+	c := f.Clone()
+	c.Append(hs[0])
+	if f.Size != 300 || c.Root() == f.Root() {
+		t.Fatal("Clone shares state")
+	}
+}
+
+func TestInclusion(t *testing.T) {
+	for _, n := range []int{1, 2, 3, 5, 7, 8, 9, 31, 64, 100} {
+		hs := leaves(n)
+		root := Root(hs)
+		for i := range n {
+			path, err := InclusionProof(hs, i)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := RootFromInclusion(hs[i], uint64(i), uint64(n), path)
+			if err != nil || got != root {
+				t.Fatalf("n=%d i=%d: %x, %v; want %x", n, i, got, err, root)
+			}
+			// The same path proves nothing for another leaf, index or size.
+			if n > 1 {
+				if got, _ := RootFromInclusion(hs[(i+1)%n], uint64(i), uint64(n), path); got == root {
+					t.Fatalf("n=%d i=%d: another leaf verifies", n, i)
+				}
+				if got, _ := RootFromInclusion(hs[i], uint64((i+1)%n), uint64(n), path); got == root {
+					t.Fatalf("n=%d i=%d: another index verifies", n, i)
+				}
+			}
+			if _, err := RootFromInclusion(hs[i], uint64(i), uint64(n+1), path); err == nil && n > 1 && n&(n-1) == 0 {
+				t.Fatalf("n=%d i=%d: path fits a larger tree", n, i)
+			}
+		}
+	}
+	if _, err := InclusionProof(leaves(3), 3); err == nil {
+		t.Fatal("proof for a leaf beyond the tree")
+	}
+}
+
+func BenchmarkLeaf(b *testing.B) {
+	line := make([]byte, 420)
+	h := NewHasher()
+	b.SetBytes(int64(len(line)))
+	b.ReportAllocs()
+	for b.Loop() {
+		h.Leaf(line)
+	}
+}
