@@ -140,6 +140,11 @@ func (s *Signer) Verifier() string {
 	return fmt.Sprintf("%s+%08x+%s", s.name, s.id, base64.StdEncoding.EncodeToString(append([]byte{algEd25519}, pub...)))
 }
 
+// Text is the verifier key's text form (NAME+ID+BASE64).
+func (v *Verifier) Text() string {
+	return fmt.Sprintf("%s+%08x+%s", v.Name, v.ID, base64.StdEncoding.EncodeToString(append([]byte{algEd25519}, v.key...)))
+}
+
 // String is the verifier key's name and id as a signature names it.
 func (v *Verifier) String() string { return fmt.Sprintf("%s+%08x", v.Name, v.ID) }
 

@@ -42,6 +42,7 @@ var commands = []command{
 	{"counts", "events per day by action, source, user agent, actor or outcome", runCounts},
 	{"sql", "read-only SQL over the events relation: kansa sql \"SELECT action, count(*) FROM events GROUP BY 1\"", runSQL},
 	{"ddl", "print CREATE TABLE for Athena, Trino or DuckDB over the Parquet archive", runDDL},
+	{"verify", "check the archive against its hashes, logs and signed checkpoints", runVerify},
 	{"reindex", "rebuild the search index from the archive", runReindex},
 	{"wal", "WAL maintenance: kansa wal repair", runWAL},
 	{"version", "print the version", func(_ context.Context, _ []string, _ io.Reader, stdout, _ io.Writer) error {

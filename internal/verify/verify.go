@@ -1,0 +1,511 @@
+// Package verify checks an archive against its manifests, its logs and its
+// signed checkpoints, and names what is wrong: which file, which event,
+// which manifest, which checkpoint (docs/tamper-evidence.md).
+//
+// It trusts nothing in the archive but the signatures: every file is hashed
+// again and its lines' Merkle root recomputed, every log is recomputed from
+// the leaves its manifests list, and every checkpoint's root is compared
+// with the recomputed log at its size. What a checkpoint kept elsewhere
+// (a witness) says is checked the same way, so an archive rolled back with
+// its checkpoints shows against it.
+package verify
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+
+	"github.com/kansa-audit/kansa/internal/archive"
+	"github.com/kansa-audit/kansa/internal/chain"
+	"github.com/kansa-audit/kansa/internal/merkle"
+	"github.com/kansa-audit/kansa/internal/objstore"
+	"github.com/kansa-audit/kansa/internal/rawjson"
+)
+
+// Options says what to verify and against what.
+type Options struct {
+	Archive     objstore.Store
+	Checkpoints objstore.Store // nil: Archive
+	// Keys are the trusted verifier keys. Nil: the keys stored beside the
+	// checkpoints, plus Remembered's.
+	Keys []*chain.Verifier
+	// Since and Until bound the files checked by their events' times (zero:
+	// unbounded); Tenant keeps one tenant's files and logs. The logs and
+	// checkpoints are always checked whole (they are small).
+	Since, Until time.Time
+	Tenant       string
+	// Witnesses are checkpoints kept elsewhere (kansa verify --checkpoint,
+	// and the newest ones an earlier run verified); the archive must extend
+	// each.
+	Witnesses []Witness
+	// Workers read files in parallel. Default GOMAXPROCS.
+	Workers int
+	// Progress, when set, is called after each file, one call at a time.
+	Progress func(Progress)
+}
+
+// Witness is a log's size and root as someone kept it.
+type Witness struct {
+	Origin string
+	Size   uint64
+	Root   merkle.Hash
+	From   string // where it came from, for messages
+}
+
+// Progress counts what has been checked so far.
+type Progress struct {
+	Files, FilesTotal int
+	Events            int64
+	Bytes             int64
+}
+
+// Problem is one thing that does not check.
+type Problem struct {
+	Object string `json:"object"` // the file, manifest, log or checkpoint
+	What   string `json:"what"`
+}
+
+func (p Problem) String() string { return p.Object + ": " + p.What }
+
+// Report is what Verify found.
+type Report struct {
+	Manifests   int   `json:"manifests"`
+	Files       int   `json:"files"`
+	Events      int64 `json:"events"`
+	Bytes       int64 `json:"bytes"`
+	Logs        int   `json:"logs"`
+	Checkpoints int   `json:"checkpoints"`
+	// Problems make verification fail; Notes do not (leaves not yet
+	// covered by a checkpoint, a batch being written).
+	Problems []Problem `json:"problems"`
+	Notes    []string  `json:"notes"`
+	// Newest is the newest checkpoint verified for each log, by origin, for
+	// the caller to remember; Keys the trusted keys.
+	Newest map[string]Witness `json:"-"`
+	Keys   []*chain.Verifier  `json:"-"`
+}
+
+// OK reports whether everything checked.
+func (r *Report) OK() bool { return len(r.Problems) == 0 }
+
+type verifier struct {
+	opt    Options
+	rep    *Report
+	mu     sync.Mutex
+	listed map[string]bool // every file key a manifest lists
+	roots  map[string]map[uint64]merkle.Hash
+	sizes  map[string]uint64 // origin → leaves recomputed
+}
+
+func (v *verifier) problem(object, format string, args ...any) {
+	v.mu.Lock()
+	v.rep.Problems = append(v.rep.Problems, Problem{object, fmt.Sprintf(format, args...)})
+	v.mu.Unlock()
+}
+
+func (v *verifier) note(format string, args ...any) {
+	v.mu.Lock()
+	v.rep.Notes = append(v.rep.Notes, fmt.Sprintf(format, args...))
+	v.mu.Unlock()
+}
+
+// Verify checks the archive and returns what it found. The error is for
+// failures to read at all (a store down); what is wrong with the archive is
+// in the report.
+func Verify(ctx context.Context, opt Options) (*Report, error) {
+	if opt.Checkpoints == nil {
+		opt.Checkpoints = opt.Archive
+	}
+	v := &verifier{opt: opt, rep: &Report{Newest: map[string]Witness{}}, listed: map[string]bool{},
+		roots: map[string]map[uint64]merkle.Hash{}, sizes: map[string]uint64{}}
+	var ms []*archive.Manifest
+	err := archive.Manifests(ctx, opt.Archive, func(m *archive.Manifest) error {
+		ms = append(ms, m)
+		for _, f := range m.Files {
+			v.listed[f.Key] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	v.rep.Manifests = len(ms)
+	v.logs(ms)
+	if err := v.checkpoints(ctx); err != nil {
+		return nil, err
+	}
+	if err := v.files(ctx, ms); err != nil {
+		return nil, err
+	}
+	if err := v.unlisted(ctx, ms); err != nil {
+		return nil, err
+	}
+	slices.SortStableFunc(v.rep.Problems, func(a, b Problem) int { return cmp.Compare(a.Object, b.Object) })
+	return v.rep, nil
+}
+
+// leafRef is one manifest's entry in one log.
+type leafRef struct {
+	m *archive.Manifest
+	e archive.LogEntry
+}
+
+func manifestKey(m *archive.Manifest) string { return archive.ManifestKey(m.Writer, m.First, m.Last) }
+
+// logs recomputes every log from its manifests' leaves.
+func (v *verifier) logs(ms []*archive.Manifest) {
+	byLog := map[string][]leafRef{}
+	for _, m := range ms {
+		if len(m.Logs) == 0 && m.Version < 2 {
+			v.note("%s: manifest version %d, written before kansa chained batches; its files are checked against their SHA-256 only", manifestKey(m), m.Version)
+			continue
+		}
+		for _, e := range m.Logs {
+			o := chain.Origin(m.Writer, e.Log)
+			byLog[o] = append(byLog[o], leafRef{m, e})
+		}
+		for _, l := range archive.Logs(m.Files) {
+			if !slices.ContainsFunc(m.Logs, func(e archive.LogEntry) bool { return e.Log == l }) {
+				v.problem(manifestKey(m), "its files belong to log %s but it holds no leaf of that log: the manifest was changed", l)
+			}
+		}
+	}
+	for _, origin := range slices.Sorted(maps.Keys(byLog)) {
+		if v.opt.Tenant != "" && !strings.HasSuffix(origin, "/tenant="+string(archive.AppendEscaped(nil, v.opt.Tenant))) {
+			continue
+		}
+		v.rep.Logs++
+		refs := byLog[origin]
+		slices.SortStableFunc(refs, func(a, b leafRef) int { return cmp.Compare(a.e.Index, b.e.Index) })
+		var f merkle.Frontier
+		roots := map[uint64]merkle.Hash{}
+		var prev *leafRef
+		for i := range refs {
+			r := &refs[i]
+			key := manifestKey(r.m)
+			if r.e.Index < f.Size {
+				v.problem(key, "claims leaf %d of log %s, which %s also claims: a manifest was copied or forged", r.e.Index, origin, manifestKey(prev.m))
+				continue
+			}
+			if r.e.Index > f.Size {
+				after := "the log's start"
+				if prev != nil {
+					after = "batch " + manifestKey(prev.m)
+				}
+				which := fmt.Sprintf("leaves %d to %d are", f.Size, r.e.Index-1)
+				if r.e.Index-1 == f.Size {
+					which = fmt.Sprintf("leaf %d is", f.Size)
+				}
+				v.problem(origin, "%s missing: no manifest holds it (after %s, before %s); its batch's manifest was deleted", which, after, key)
+				break
+			}
+			leaf := merkle.LeafHash(archive.BatchLeaf(r.m.Writer, r.e.Log, r.m.First, r.m.Last, r.m.Files))
+			if got := archive.HexHash(leaf); got != r.e.Leaf {
+				v.problem(key, "its file list hashes to leaf %s of log %s, but the log recorded %s: the manifest's files were changed after the batch was logged", short(got), origin, short(r.e.Leaf))
+				if h, err := archive.ParseHash(r.e.Leaf); err == nil {
+					leaf = h // go on with the leaf the log holds, to check the rest
+				}
+			}
+			f.Append(leaf)
+			roots[f.Size] = f.Root()
+			if archive.HexHash(f.Root()) != r.e.Root || r.e.Size != f.Size {
+				v.problem(key, "log %s's root at size %d does not follow from the leaves before it: a manifest of an earlier leaf (%d or before) was rewritten", origin, r.e.Size, r.e.Index-1)
+				break
+			}
+			prev = r
+		}
+		v.roots[origin] = roots
+		v.sizes[origin] = f.Size
+	}
+}
+
+func short(h string) string { return h[:min(len(h), 12)] + "…" }
+
+var originRE = regexp.MustCompile(`^kansa/([^/]+)/(.+)$`)
+
+// checkpoints checks every stored checkpoint's signature and root, and the
+// witnesses.
+func (v *verifier) checkpoints(ctx context.Context) error {
+	keys := v.opt.Keys
+	if keys == nil {
+		var err error
+		if keys, err = chain.Keys(ctx, v.opt.Checkpoints); err != nil {
+			return err
+		}
+	}
+	v.rep.Keys = keys
+	newest := map[string]uint64{}
+	err := v.opt.Checkpoints.List(ctx, chain.CheckpointPrefix+"writer=", func(key string, _ int64) error {
+		writer, log, size, ok := chain.ParseCheckpointKey(key)
+		if !ok {
+			v.problem(key, "not a checkpoint's name (_kansa/checkpoints/writer=W/LOG/SIZE): a forged object")
+			return nil
+		}
+		origin := chain.Origin(writer, log)
+		if v.opt.Tenant != "" && log != "tenant="+string(archive.AppendEscaped(nil, v.opt.Tenant)) {
+			return nil
+		}
+		v.rep.Checkpoints++
+		note, err := v.opt.Checkpoints.Get(ctx, key)
+		if err != nil {
+			return err
+		}
+		if len(keys) == 0 {
+			v.problem(key, "no verifier key to check it with: none is stored under %s and none was given (--key)", chain.KeysPrefix)
+			return nil
+		}
+		c, err := chain.OpenCheckpoint(note, keys)
+		if err != nil {
+			v.problem(key, "%v", err)
+			return nil
+		}
+		if c.Origin != origin || c.Size != size {
+			v.problem(key, "signed for %s at size %d, stored as %s at size %d: a checkpoint was moved", c.Origin, c.Size, origin, size)
+			return nil
+		}
+		if v.checkHead(key, origin, c.Size, c.Root, "") && c.Size >= newest[origin] {
+			newest[origin] = c.Size
+			v.rep.Newest[origin] = Witness{Origin: origin, Size: c.Size, Root: c.Root, From: key}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, origin := range slices.Sorted(maps.Keys(v.sizes)) {
+		n := v.sizes[origin]
+		switch {
+		case newest[origin] == 0 && n > 0:
+			v.note("%s: none of its %d leaves is covered by a checkpoint yet (one is signed every checkpoints.interval and at shutdown)", origin, n)
+		case newest[origin] < n:
+			v.note("%s: leaves %d to %d are not yet covered by a checkpoint", origin, newest[origin], n-1)
+		}
+	}
+	for _, w := range v.opt.Witnesses {
+		if v.opt.Tenant != "" && !strings.HasSuffix(w.Origin, "/tenant="+string(archive.AppendEscaped(nil, v.opt.Tenant))) {
+			continue
+		}
+		if !v.checkHead(w.From, w.Origin, w.Size, w.Root, "witness ") {
+			continue
+		}
+		if newest[w.Origin] < w.Size {
+			v.problem(w.Origin, "its newest stored checkpoint is at size %d, but %s holds one at size %d: the checkpoints were rolled back", newest[w.Origin], w.From, w.Size)
+		}
+	}
+	return nil
+}
+
+// checkHead compares a signed size and root with the recomputed log.
+func (v *verifier) checkHead(object, origin string, size uint64, root merkle.Hash, what string) bool {
+	n, known := v.sizes[origin]
+	if !known {
+		if m := originRE.FindStringSubmatch(origin); m == nil {
+			v.problem(object, "%scheckpoint of %q, not a kansa log", what, origin)
+			return false
+		}
+	}
+	if size > n {
+		v.problem(object, "%scheckpoint covers %d leaves of %s, the archive's manifests hold %d: the batches of leaves %d to %d, or their manifests, were deleted (or the archive was rolled back)", what, size, origin, n, n, size-1)
+		return false
+	}
+	if size == 0 {
+		return true
+	}
+	if got := v.roots[origin][size]; got != root {
+		v.problem(object, "%scheckpoint's root for %s at size %d differs from the archive's: a batch of leaf %d or before was changed after it was signed", what, origin, size, size-1)
+		return false
+	}
+	return true
+}
+
+// files checks every file in range against its manifest.
+func (v *verifier) files(ctx context.Context, ms []*archive.Manifest) error {
+	type job struct {
+		m *archive.Manifest
+		f archive.File
+	}
+	var jobs []job
+	for _, m := range ms {
+		for _, f := range m.Files {
+			if v.inRange(&f) {
+				jobs = append(jobs, job{m, f})
+			}
+		}
+	}
+	workers := cmp.Or(v.opt.Workers, runtime.GOMAXPROCS(0))
+	ch := make(chan job)
+	var wg sync.WaitGroup
+	var firstErr error
+	var p Progress
+	p.FilesTotal = len(jobs)
+	for range workers {
+		wg.Go(func() {
+			c := newChecker()
+			for j := range ch {
+				events, n, err := c.check(ctx, v, j.m, &j.f)
+				v.mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				p.Files++
+				p.Events += events
+				p.Bytes += n
+				v.rep.Files++
+				v.rep.Events += events
+				v.rep.Bytes += n
+				if v.opt.Progress != nil {
+					v.opt.Progress(p)
+				}
+				v.mu.Unlock()
+			}
+		})
+	}
+	for _, j := range jobs {
+		if ctx.Err() != nil {
+			break
+		}
+		ch <- j
+	}
+	close(ch)
+	wg.Wait()
+	return cmp.Or(firstErr, ctx.Err())
+}
+
+func (v *verifier) inRange(f *archive.File) bool {
+	if v.opt.Tenant != "" && (f.Kind != "events" || f.Tenant != v.opt.Tenant) {
+		return false
+	}
+	if !v.opt.Since.IsZero() && f.TimeMax != "" {
+		if t, err := time.Parse(time.RFC3339Nano, f.TimeMax); err == nil && t.Before(v.opt.Since) {
+			return false
+		}
+	}
+	if !v.opt.Until.IsZero() && f.TimeMin != "" {
+		if t, err := time.Parse(time.RFC3339Nano, f.TimeMin); err == nil && !t.Before(v.opt.Until) {
+			return false
+		}
+	}
+	return true
+}
+
+// checker is one worker's reusable state.
+type checker struct {
+	zr     *gzip.Reader
+	buf    bytes.Buffer
+	hasher *merkle.Hasher
+	leaves []merkle.Hash
+}
+
+func newChecker() *checker { return &checker{hasher: merkle.NewHasher()} }
+
+// check verifies one file and returns its events and bytes.
+func (c *checker) check(ctx context.Context, v *verifier, m *archive.Manifest, f *archive.File) (int64, int64, error) {
+	data, err := v.opt.Archive.Get(ctx, f.Key)
+	if errors.Is(err, objstore.ErrNotExist) {
+		v.problem(f.Key, "missing: listed in %s with %d %s, not in the archive", manifestKey(m), f.Records, f.Kind)
+		return 0, 0, nil
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	sum := sha256.Sum256(data)
+	shaOK := hex.EncodeToString(sum[:]) == f.SHA256
+	if f.Format != archive.FormatNDJSON {
+		if !shaOK {
+			v.problem(f.Key, "its SHA-256 is %s, its manifest %s says %s: the %s file was changed", short(hex.EncodeToString(sum[:])), manifestKey(m), short(f.SHA256), f.Format)
+		}
+		return int64(f.Records), int64(len(data)), nil
+	}
+	// NDJSON: the events themselves, against the file's root.
+	c.buf.Reset()
+	var rerr error
+	if c.zr == nil {
+		c.zr, rerr = gzip.NewReader(bytes.NewReader(data))
+	} else {
+		rerr = c.zr.Reset(bytes.NewReader(data))
+	}
+	if rerr == nil {
+		_, rerr = io.Copy(&c.buf, c.zr)
+	}
+	c.leaves = c.leaves[:0]
+	var last []byte
+	for rest := c.buf.Bytes(); len(rest) > 0; {
+		line, tail, ok := bytes.Cut(rest, []byte{'\n'})
+		if !ok && rerr != nil {
+			break // a line cut short by the damage
+		}
+		c.leaves = append(c.leaves, c.hasher.Leaf(line))
+		last, rest = line, tail
+	}
+	n := len(c.leaves)
+	if rerr != nil {
+		what := "damaged"
+		if errors.Is(rerr, io.ErrUnexpectedEOF) {
+			what = "truncated"
+		}
+		v.problem(f.Key, "%s: the gzip stream fails after event %d of %d%s (%v)", what, n, f.Records, eventID(last), rerr)
+		return int64(n), int64(len(data)), nil
+	}
+	root := archive.HexHash(merkle.Root(c.leaves))
+	switch {
+	case n != f.Records:
+		v.problem(f.Key, "holds %d %s, its manifest %s lists %d: %s", n, f.Kind, manifestKey(m), f.Records, map[bool]string{true: "events were deleted", false: "events were added"}[n < f.Records])
+	case root != f.Root:
+		v.problem(f.Key, "its %d %s do not hash to the root in %s: an event was changed, or events were reordered", n, f.Kind, manifestKey(m))
+	case !shaOK:
+		v.problem(f.Key, "its events match their root, but its bytes' SHA-256 differs from %s: the file was recompressed or its gzip header changed", manifestKey(m))
+	}
+	return int64(n), int64(len(data)), nil
+}
+
+// eventID names the event line for messages.
+func eventID(line []byte) string {
+	if len(line) == 0 {
+		return ""
+	}
+	if raw, ok := rawjson.Get(line, "id"); ok {
+		if id, err := rawjson.Text(raw); err == nil {
+			return " (the last whole one is " + strconv.Quote(id) + ")"
+		}
+	}
+	return ""
+}
+
+// batchName reads the writer and range out of an archived file's name.
+var batchName = regexp.MustCompile(`kansa-([A-Za-z0-9._-]+)-(\d{20})-(\d{20})\.[a-z.]+$`)
+
+// unlisted finds files in the archive no manifest lists.
+func (v *verifier) unlisted(ctx context.Context, ms []*archive.Manifest) error {
+	newest := map[string]uint64{}
+	for _, m := range ms {
+		newest[m.Writer] = max(newest[m.Writer], m.Last)
+	}
+	return v.opt.Archive.List(ctx, "", func(key string, _ int64) error {
+		if strings.HasPrefix(key, "_kansa/") || v.listed[key] {
+			return nil
+		}
+		if m := batchName.FindStringSubmatch(key); m != nil {
+			if first, _ := strconv.ParseUint(m[2], 10, 64); first > newest[m[1]] {
+				v.note("%s: not yet in a manifest (a batch being written, or one whose write failed and will be retried)", key)
+				return nil
+			}
+		}
+		v.problem(key, "not listed in any manifest: a file was added to the archive")
+		return nil
+	})
+}
