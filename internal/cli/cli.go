@@ -43,6 +43,8 @@ var commands = []command{
 	{"sql", "read-only SQL over the events relation: kansa sql \"SELECT action, count(*) FROM events GROUP BY 1\"", runSQL},
 	{"ddl", "print CREATE TABLE for Athena, Trino or DuckDB over the Parquet archive", runDDL},
 	{"verify", "check the archive against its hashes, logs and signed checkpoints", runVerify},
+	{"prove", "an inclusion proof of one event against a signed checkpoint", runProve},
+	{"verify-proof", "check a proof from kansa prove (no data directory needed)", runVerifyProof},
 	{"reindex", "rebuild the search index from the archive", runReindex},
 	{"wal", "WAL maintenance: kansa wal repair", runWAL},
 	{"version", "print the version", func(_ context.Context, _ []string, _ io.Reader, stdout, _ io.Writer) error {
@@ -103,7 +105,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "kansa — audit events apart from application logs, durable, archived and searchable")
 	fmt.Fprintln(w, "\nUsage: kansa <command> [flags]\n\nCommands:")
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-13s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nEvery command takes --config FILE and --data DIR (default ./kansa-data); `kansa <command> -h` lists its flags.")
 }

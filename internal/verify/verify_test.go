@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -372,5 +373,61 @@ func TestFilters(t *testing.T) {
 	}
 	if rep := f.verify(t, Options{Since: day.Add(100 * time.Hour)}); rep.Files != 0 {
 		t.Fatalf("--since after every event checked %d files", rep.Files)
+	}
+}
+
+func TestProve(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	keys := mustKeys(t, f)
+	for _, id := range []string{"ev-1", "ev-2", "ev-57", "ev-121"} {
+		p, err := Prove(ctx, ProveOptions{Archive: f.store, ID: id})
+		if err != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+		cp, err := p.Check(keys)
+		if err != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+		if !strings.Contains(p.Event, `"id":"`+id+`"`) || cp.Size != 3 {
+			t.Fatalf("%s: proof of %s under size %d", id, p.Event, cp.Size)
+		}
+		// Through JSON, as a third party receives it.
+		data, _ := json.Marshal(p)
+		var q Proof
+		if err := json.Unmarshal(data, &q); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := q.Check(keys); err != nil {
+			t.Fatalf("%s after JSON: %v", id, err)
+		}
+		for name, tamper := range map[string]func(q *Proof){
+			"event changed":      func(q *Proof) { q.Event = strings.Replace(q.Event, "update", "delete", 1) },
+			"file path changed":  func(q *Proof) { q.FilePath[0] = q.LogPath[0] },
+			"another position":   func(q *Proof) { q.FileIndex ^= 1 },
+			"batch leaf changed": func(q *Proof) { q.BatchLeaf = strings.Replace(q.BatchLeaf, "range ", "range 1", 1) },
+			"log index changed":  func(q *Proof) { q.LogIndex = (q.LogIndex + 1) % q.LogSize },
+			"checkpoint changed": func(q *Proof) { q.Checkpoint = strings.Replace(q.Checkpoint, "\n3\n", "\n2\n", 1) },
+		} {
+			var r Proof
+			json.Unmarshal(data, &r)
+			tamper(&r)
+			if _, err := r.Check(keys); err == nil {
+				t.Errorf("%s: proof with %s checks", id, name)
+			}
+		}
+	}
+	skey, _, _ := chain.GenerateKey("other")
+	other, _ := chain.NewSigner(skey)
+	v, _ := chain.NewVerifier(other.Verifier())
+	p, err := Prove(ctx, ProveOptions{Archive: f.store, ID: "ev-3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Check([]*chain.Verifier{v}); err == nil || !strings.Contains(err.Error(), "not signed by a trusted key") {
+		t.Fatalf("checked against another key: %v", err)
+	}
+	if _, err := Prove(ctx, ProveOptions{Archive: f.store, ID: "ev-999"}); !errors.Is(err, ErrNoEvent) {
+		t.Fatalf("unknown id: %v", err)
 	}
 }
