@@ -406,7 +406,8 @@ func (v *verifier) inRange(f *archive.File) bool {
 // checker is one worker's reusable state.
 type checker struct {
 	zr     *gzip.Reader
-	buf    bytes.Buffer
+	in     bytes.Reader
+	out    []byte
 	hasher *merkle.Hasher
 	leaves []merkle.Hash
 }
@@ -432,19 +433,30 @@ func (c *checker) check(ctx context.Context, v *verifier, m *archive.Manifest, f
 		return int64(f.Records), int64(len(data)), nil
 	}
 	// NDJSON: the events themselves, against the file's root.
-	c.buf.Reset()
+	c.out = c.out[:0]
+	c.in.Reset(data)
 	var rerr error
 	if c.zr == nil {
-		c.zr, rerr = gzip.NewReader(bytes.NewReader(data))
+		c.zr, rerr = gzip.NewReader(&c.in)
 	} else {
-		rerr = c.zr.Reset(bytes.NewReader(data))
+		rerr = c.zr.Reset(&c.in)
 	}
-	if rerr == nil {
-		_, rerr = io.Copy(&c.buf, c.zr)
+	for rerr == nil {
+		// Decompress into the worker's own buffer, grown as needed and
+		// kept for the next file.
+		if len(c.out) == cap(c.out) {
+			c.out = slices.Grow(c.out, max(cap(c.out), 1<<20))
+		}
+		var n int
+		n, rerr = c.zr.Read(c.out[len(c.out):cap(c.out)])
+		c.out = c.out[:len(c.out)+n]
+	}
+	if rerr == io.EOF {
+		rerr = nil
 	}
 	c.leaves = c.leaves[:0]
 	var last []byte
-	for rest := c.buf.Bytes(); len(rest) > 0; {
+	for rest := c.out; len(rest) > 0; {
 		line, tail, ok := bytes.Cut(rest, []byte{'\n'})
 		if !ok && rerr != nil {
 			break // a line cut short by the damage
