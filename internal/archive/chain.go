@@ -55,6 +55,8 @@ type Leaf struct {
 // refused with an error wrapping ErrLogged.
 type Chain interface {
 	Append(first, last uint64, leaves []Leaf) (entries []LogEntry, commit func() error, err error)
+	// AppendOther appends leaves that are not batches (retention records).
+	AppendOther(leaves []Leaf) (entries []LogEntry, commit func() error, err error)
 }
 
 // ErrLogged: the logs already hold leaves of batches after this one.

@@ -15,7 +15,8 @@ import (
 )
 
 // Manifests calls fn with every batch manifest in store, ordered by writer
-// and then by WAL range.
+// and then by WAL range, but those of batches expired by retention (their
+// files are gone; see Expired).
 func Manifests(ctx context.Context, store objstore.Store, fn func(m *Manifest) error) error {
 	return ManifestsUnder(ctx, store, ManifestPrefix, fn)
 }
@@ -23,6 +24,21 @@ func Manifests(ctx context.Context, store objstore.Store, fn func(m *Manifest) e
 // ManifestsUnder is Manifests for the manifests under prefix, such as one
 // writer's (ManifestPrefix + "writer=W/").
 func ManifestsUnder(ctx context.Context, store objstore.Store, prefix string, fn func(m *Manifest) error) error {
+	expired, err := Expired(ctx, store)
+	if err != nil {
+		return err
+	}
+	return EveryManifest(ctx, store, prefix, func(m *Manifest) error {
+		if expired[ManifestKey(m.Writer, m.First, m.Last)] != nil {
+			return nil
+		}
+		return fn(m)
+	})
+}
+
+// EveryManifest is ManifestsUnder with the expired batches' manifests too,
+// for what checks the logs (verify, the log state's replay).
+func EveryManifest(ctx context.Context, store objstore.Store, prefix string, fn func(m *Manifest) error) error {
 	return store.List(ctx, prefix, func(key string, _ int64) error {
 		if !strings.HasSuffix(key, ".json") {
 			return nil

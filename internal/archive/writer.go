@@ -80,7 +80,8 @@ type Writer struct {
 	// tenantFiles and parquetTenant: the templates partition by tenant, so
 	// each file holds one tenant's events and says which.
 	tenantFiles, parquetTenant bool
-	chain                      Chain // nil: no log entries
+	chain                      Chain      // nil: no log entries
+	mu                         sync.Mutex // Write and Expire, one at a time
 }
 
 // NewWriter checks cfg and returns a Writer for the collector writerID.
@@ -279,6 +280,8 @@ func (w *Writer) compress(files []*fileBuf) error {
 // Write stores every object of b and then its manifest. It is idempotent:
 // the same batch always produces the same keys and bytes.
 func (w *Writer) Write(ctx context.Context, b *Batch) (*Manifest, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	m := &Manifest{Version: ManifestVersion, Writer: w.writer, First: b.First, Last: b.Last,
 		ClosedAt: b.Closed.UTC().Format(time.RFC3339Nano)}
 	files := map[string]*fileBuf{}

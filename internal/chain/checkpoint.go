@@ -1,10 +1,12 @@
 package chain
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -151,43 +153,102 @@ func (c *Checkpointer) Run(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// Replay rebuilds the state of its writer's logs from the manifests in
-// store, checking every leaf against the files its manifest lists and every
-// root against the one recorded. It is what Open's caller does when the
-// state file is missing.
+// Replay rebuilds the state of its writer's logs from the manifests and
+// retention records in store, checking every leaf against what its object
+// lists and every root against the one recorded. It is what Open's caller
+// does when the state file is missing.
 func (s *State) Replay(ctx context.Context, store objstore.Store) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	leaves, err := Leaves(ctx, store, s.writer)
+	if err != nil {
+		return fmt.Errorf("rebuild the logs: %w", err)
+	}
 	logs := map[string]*Log{}
-	prefix := fmt.Sprintf("%swriter=%s/", archive.ManifestPrefix, s.writer)
-	err := archive.ManifestsUnder(ctx, store, prefix, func(m *archive.Manifest) error {
+	for _, lf := range leaves {
+		l := logs[lf.Entry.Log]
+		if l == nil {
+			l = &Log{}
+			logs[lf.Entry.Log] = l
+		}
+		leaf := merkle.LeafHash(lf.Text)
+		switch {
+		case lf.Entry.Index != l.Size():
+			return fmt.Errorf("rebuild the logs: %s: leaf %d of log %s, but the objects before it hold %d leaves (kansa verify names what is wrong)", lf.Object, lf.Entry.Index, lf.Entry.Log, l.Size())
+		case archive.HexHash(leaf) != lf.Entry.Leaf:
+			return fmt.Errorf("rebuild the logs: %s: what it lists does not hash to its leaf of log %s (kansa verify names what is wrong)", lf.Object, lf.Entry.Log)
+		}
+		l.Before = l.Frontier.Clone()
+		l.Frontier.Append(leaf)
+		l.Leaf, l.Other = leaf, lf.Retention != nil
+		if lf.Manifest != nil {
+			l.First, l.Last = lf.Manifest.First, lf.Manifest.Last
+		}
+		if archive.HexHash(l.Frontier.Root()) != lf.Entry.Root {
+			return fmt.Errorf("rebuild the logs: %s: log %s's root at size %d does not follow from its leaves (kansa verify names what is wrong)", lf.Object, lf.Entry.Log, lf.Entry.Size)
+		}
+	}
+	s.logs = logs
+	return s.save()
+}
+
+// LeafSource is one leaf of a writer's log as the archive holds it: the
+// object that appended it (a manifest or a retention record) and the text
+// its leaf hash is computed over.
+type LeafSource struct {
+	Object    string
+	Entry     archive.LogEntry
+	Text      []byte
+	Manifest  *archive.Manifest  // or
+	Retention *archive.Retention // the object
+}
+
+// Leaves returns every leaf of writer's logs ("" for every writer's) that
+// the manifests and retention records in store hold, ordered by log and
+// index.
+func Leaves(ctx context.Context, store objstore.Store, writer string) ([]LeafSource, error) {
+	mp, rp := archive.ManifestPrefix, archive.RetentionPrefix
+	if writer != "" {
+		mp, rp = mp+"writer="+writer+"/", rp+"writer="+writer+"/"
+	}
+	var out []LeafSource
+	err := archive.EveryManifest(ctx, store, mp, func(m *archive.Manifest) error {
 		for _, e := range m.Logs {
-			l := logs[e.Log]
-			if l == nil {
-				l = &Log{}
-				logs[e.Log] = l
-			}
-			leaf := merkle.LeafHash(archive.BatchLeaf(m.Writer, e.Log, m.First, m.Last, m.Files))
-			if e.Index != l.Size() {
-				return fmt.Errorf("manifest %s: leaf %d of log %s, but the manifests before it hold %d leaves", archive.ManifestKey(m.Writer, m.First, m.Last), e.Index, e.Log, l.Size())
-			}
-			if archive.HexHash(leaf) != e.Leaf {
-				return fmt.Errorf("manifest %s: its files do not hash to its leaf of log %s", archive.ManifestKey(m.Writer, m.First, m.Last), e.Log)
-			}
-			l.Before = l.Frontier.Clone()
-			l.Frontier.Append(leaf)
-			l.First, l.Last, l.Leaf = m.First, m.Last, leaf
-			if archive.HexHash(l.Frontier.Root()) != e.Root {
-				return fmt.Errorf("manifest %s: log %s's root at size %d does not follow from its leaves", archive.ManifestKey(m.Writer, m.First, m.Last), e.Log, e.Size)
-			}
+			out = append(out, LeafSource{Object: archive.ManifestKey(m.Writer, m.First, m.Last), Entry: e,
+				Text: archive.BatchLeaf(m.Writer, e.Log, m.First, m.Last, m.Files), Manifest: m})
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("rebuild the logs from the manifests: %w (kansa verify names what is wrong)", err)
+		return nil, err
 	}
-	s.logs = logs
-	return s.save()
+	err = archive.Retentions(ctx, store, rp, func(key string, r *archive.Retention) error {
+		for _, e := range r.Logs {
+			out = append(out, LeafSource{Object: key, Entry: e, Text: archive.RetentionLeaf(r, e.Log), Retention: r})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	writerOf := func(l LeafSource) string {
+		if l.Manifest != nil {
+			return l.Manifest.Writer
+		}
+		return l.Retention.Writer
+	}
+	slices.SortStableFunc(out, func(a, b LeafSource) int {
+		return cmp.Or(cmp.Compare(writerOf(a), writerOf(b)), cmp.Compare(a.Entry.Log, b.Entry.Log), cmp.Compare(a.Entry.Index, b.Entry.Index))
+	})
+	return out, nil
+}
+
+// OriginOf is the origin of the log a leaf belongs to.
+func (l LeafSource) OriginOf() string {
+	if l.Manifest != nil {
+		return Origin(l.Manifest.Writer, l.Entry.Log)
+	}
+	return Origin(l.Retention.Writer, l.Entry.Log)
 }
 
 var _ archive.Chain = (*State)(nil)

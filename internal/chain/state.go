@@ -33,6 +33,9 @@ type Log struct {
 	First, Last uint64
 	Leaf        merkle.Hash
 	Before      merkle.Frontier
+	// Other: the log ends with a leaf that is not a batch (a retention
+	// record), so no redelivery can replace it.
+	Other bool
 }
 
 // State is a writer's logs. It implements archive.Chain and is safe for
@@ -58,6 +61,7 @@ type logJSON struct {
 	Last     uint64   `json:"last"`
 	Leaf     string   `json:"leaf"`
 	Before   []string `json:"before"`
+	Other    bool     `json:"other,omitempty"`
 }
 
 // Open reads the state of writer's logs at path; a missing file is an
@@ -79,7 +83,7 @@ func Open(path, writer string) (*State, bool, error) {
 		return nil, false, fmt.Errorf("%s: logs of writer %q, this collector is %q (remove it to rebuild it from the manifests)", path, f.Writer, writer)
 	}
 	for name, lj := range f.Logs {
-		l := &Log{First: lj.First, Last: lj.Last}
+		l := &Log{First: lj.First, Last: lj.Last, Other: lj.Other}
 		var err error
 		if l.Frontier, err = frontier(lj.Size, lj.Frontier); err != nil {
 			return nil, false, fmt.Errorf("%s: log %s: %w", path, name, err)
@@ -131,7 +135,7 @@ func (s *State) save() error {
 	f := stateFile{Version: 1, Writer: s.writer, Logs: map[string]logJSON{}}
 	for name, l := range s.logs {
 		f.Logs[name] = logJSON{Size: l.Size(), Frontier: hexes(l.Frontier), First: l.First, Last: l.Last,
-			Leaf: archive.HexHash(l.Leaf), Before: hexes(l.Before)}
+			Leaf: archive.HexHash(l.Leaf), Before: hexes(l.Before), Other: l.Other}
 	}
 	data, err := json.MarshalIndent(f, "", " ")
 	if err != nil {
@@ -154,7 +158,7 @@ func (s *State) Append(first, last uint64, leaves []archive.Leaf) ([]archive.Log
 		var l Log
 		switch {
 		case old == nil:
-		case old.Size() > 0 && first == old.First && last == old.Last:
+		case old.Size() > 0 && !old.Other && first == old.First && last == old.Last:
 			// The batch the log ends with, again: same leaf, same entry;
 			// another leaf replaces it.
 			l = Log{Frontier: old.Before.Clone(), Before: old.Before.Clone()}
@@ -164,6 +168,33 @@ func (s *State) Append(first, last uint64, leaves []archive.Leaf) ([]archive.Log
 			l = Log{Frontier: old.Frontier.Clone(), Before: old.Frontier.Clone()}
 		}
 		l.First, l.Last, l.Leaf = first, last, lf.Hash
+		l.Frontier.Append(lf.Hash)
+		next[lf.Log] = &l
+		entries = append(entries, archive.LogEntry{Log: lf.Log, Index: l.Size() - 1, Leaf: archive.HexHash(lf.Hash),
+			Size: l.Size(), Root: archive.HexHash(l.Frontier.Root())})
+	}
+	commit := func() error {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		maps.Copy(s.logs, next)
+		return s.save()
+	}
+	return entries, commit, nil
+}
+
+// AppendOther is Append for leaves that are not batches (retention
+// records): each is a new leaf, whatever the log ends with.
+func (s *State) AppendOther(leaves []archive.Leaf) ([]archive.LogEntry, func() error, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	next := map[string]*Log{}
+	entries := make([]archive.LogEntry, 0, len(leaves))
+	for _, lf := range leaves {
+		l := Log{Other: true}
+		if old := s.logs[lf.Log]; old != nil {
+			l.Frontier, l.Before, l.First, l.Last = old.Frontier.Clone(), old.Frontier.Clone(), old.First, old.Last
+		}
+		l.Leaf = lf.Hash
 		l.Frontier.Append(lf.Hash)
 		next[lf.Log] = &l
 		entries = append(entries, archive.LogEntry{Log: lf.Log, Index: l.Size() - 1, Leaf: archive.HexHash(lf.Hash),

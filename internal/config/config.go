@@ -102,6 +102,12 @@ type Archive struct {
 	// ParquetPrefix is the template for Parquet files; it must differ
 	// from Prefix. Default archive.DefaultParquetPrefix.
 	ParquetPrefix string `yaml:"parquet_prefix"`
+	// RetentionDays, when positive, deletes this collector's batches whose
+	// newest event is older than that many days: once at start and then
+	// daily, each time recorded in its logs first, so that kansa verify
+	// reports their files as expired by policy. 0 (the default) keeps
+	// everything.
+	RetentionDays int `yaml:"retention_days"`
 	// S3, when it names a bucket, is where the archive goes instead of Dir:
 	// AWS S3 or an S3-compatible server (s3store.Config documents each
 	// setting).
@@ -293,6 +299,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Batch.MaxInterval <= 0 || c.Batch.MaxBytes <= 0 {
 		return errors.New("batch.max_bytes and batch.max_interval must be positive")
+	}
+	if c.Archive.RetentionDays < 0 {
+		return errors.New("archive.retention_days must be 0 (keep everything) or positive")
 	}
 	if c.Checkpoints.Interval <= 0 {
 		return errors.New("checkpoints.interval must be positive")

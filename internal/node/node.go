@@ -222,6 +222,33 @@ func (n *Node) openChain() error {
 	return nil
 }
 
+// retention expires batches older than days at once and then daily, until
+// ctx ends, and signs a checkpoint after each expiry so the record is
+// covered at once.
+func (n *Node) retention(ctx context.Context, days int) {
+	log := n.Log.With("stage", "retention")
+	t := time.NewTicker(24 * time.Hour)
+	defer t.Stop()
+	for {
+		now := time.Now()
+		r, err := n.Archive.Expire(ctx, now.AddDate(0, 0, -days), fmt.Sprintf("retention_days=%d", days), now)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Error("retention failed; trying again tomorrow", "err", err)
+		case r != nil:
+			log.Info("batches expired by policy", "batches", len(r.Expired), "policy", r.Policy)
+			if _, err := n.Checkpointer.Checkpoint(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("checkpoint after retention failed; retrying at the next interval", "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // release frees the WAL records that every sink has delivered.
 func (n *Node) release(uint64) error {
 	idx := n.Batcher.Delivered()
@@ -251,6 +278,9 @@ func (n *Node) Start() {
 			go func() { errs <- b.Run(ctx) }()
 		}
 		go n.Checkpointer.Run(ctx, n.Config.Checkpoints.Interval)
+		if days := n.Config.Archive.RetentionDays; days > 0 {
+			go n.retention(ctx, days)
+		}
 		var all []error
 		for range bs {
 			all = append(all, <-errs)

@@ -91,6 +91,22 @@ func WriteFile(path string, data []byte) error {
 	return syncDir(dir)
 }
 
+// Delete removes the object and fsyncs its directory; empty directories
+// are left (a partition's folder may be written again).
+func (d *Dir) Delete(ctx context.Context, key string) error {
+	p, err := d.path(key)
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("delete %s: %w", key, err)
+	}
+	return syncDir(filepath.Dir(p))
+}
+
 func (d *Dir) Get(ctx context.Context, key string) ([]byte, error) {
 	p, err := d.path(key)
 	if err != nil {

@@ -25,6 +25,9 @@ type Store interface {
 	// List calls fn for every key under prefix, in lexical order. A prefix
 	// that is not a whole path element matches by string prefix.
 	List(ctx context.Context, prefix string, fn func(key string, size int64) error) error
+	// Delete removes the object; a key with no object is not an error.
+	// Only retention deletes (internal/retention), and records it first.
+	Delete(ctx context.Context, key string) error
 	// String names the store for logs ("dir:/var/lib/kansa/archive").
 	String() string
 }

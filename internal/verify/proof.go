@@ -120,20 +120,20 @@ func Prove(ctx context.Context, opt ProveOptions) (*Proof, error) {
 	if entry == nil {
 		return nil, fmt.Errorf("manifest %s holds no leaf of log %s (written before kansa chained batches?)", manifestKey(found), log)
 	}
-	// The log's leaves, from its writer's manifests.
+	// The log's leaves, from its writer's manifests and retention records.
+	sources, err := chain.Leaves(ctx, opt.Archive, found.Writer)
+	if err != nil {
+		return nil, err
+	}
 	var logLeaves []merkle.Hash
-	for _, m := range ms {
-		if m.Writer != found.Writer {
+	for _, s := range sources {
+		if s.Entry.Log != log {
 			continue
 		}
-		for _, e := range m.Logs {
-			if e.Log == log {
-				if e.Index != uint64(len(logLeaves)) {
-					return nil, fmt.Errorf("log %s: leaf %d is not where the manifests put it; run kansa verify", chain.Origin(m.Writer, log), e.Index)
-				}
-				logLeaves = append(logLeaves, merkle.LeafHash(archive.BatchLeaf(m.Writer, log, m.First, m.Last, m.Files)))
-			}
+		if s.Entry.Index != uint64(len(logLeaves)) {
+			return nil, fmt.Errorf("log %s: leaf %d is not where %s puts it; run kansa verify", chain.Origin(found.Writer, log), len(logLeaves), s.Object)
 		}
+		logLeaves = append(logLeaves, merkle.LeafHash(s.Text))
 	}
 	// The newest checkpoint that covers the leaf and checks.
 	keys := opt.Keys
@@ -144,7 +144,7 @@ func Prove(ctx context.Context, opt ProveOptions) (*Proof, error) {
 		}
 	}
 	var ckeys []string
-	err := opt.Checkpoints.List(ctx, fmt.Sprintf("%swriter=%s/%s/", chain.CheckpointPrefix, found.Writer, log), func(k string, _ int64) error {
+	err = opt.Checkpoints.List(ctx, fmt.Sprintf("%swriter=%s/%s/", chain.CheckpointPrefix, found.Writer, log), func(k string, _ int64) error {
 		ckeys = append(ckeys, k)
 		return nil
 	})

@@ -90,6 +90,8 @@ type Report struct {
 	Bytes       int64 `json:"bytes"`
 	Logs        int   `json:"logs"`
 	Checkpoints int   `json:"checkpoints"`
+	// Expired counts files deleted by retention, as its records say.
+	Expired int `json:"expired_files"`
 	// Problems make verification fail; Notes do not (leaves not yet
 	// covered by a checkpoint, a batch being written).
 	Problems []Problem `json:"problems"`
@@ -110,6 +112,10 @@ type verifier struct {
 	listed map[string]bool // every file key a manifest lists
 	roots  map[string]map[uint64]merkle.Hash
 	sizes  map[string]uint64 // origin → leaves recomputed
+	// expired: manifest → the retention record that expired it; gone
+	// counts, per record, the files found deleted.
+	expired map[string]*archive.Retention
+	gone    map[*archive.Retention]int
 }
 
 func (v *verifier) problem(object, format string, args ...any) {
@@ -134,7 +140,7 @@ func Verify(ctx context.Context, opt Options) (*Report, error) {
 	v := &verifier{opt: opt, rep: &Report{Newest: map[string]Witness{}}, listed: map[string]bool{},
 		roots: map[string]map[uint64]merkle.Hash{}, sizes: map[string]uint64{}}
 	var ms []*archive.Manifest
-	err := archive.Manifests(ctx, opt.Archive, func(m *archive.Manifest) error {
+	err := archive.EveryManifest(ctx, opt.Archive, archive.ManifestPrefix, func(m *archive.Manifest) error {
 		ms = append(ms, m)
 		for _, f := range m.Files {
 			v.listed[f.Key] = true
@@ -145,7 +151,13 @@ func Verify(ctx context.Context, opt Options) (*Report, error) {
 		return nil, err
 	}
 	v.rep.Manifests = len(ms)
-	v.logs(ms)
+	if v.expired, err = archive.Expired(ctx, opt.Archive); err != nil {
+		return nil, err
+	}
+	v.gone = map[*archive.Retention]int{}
+	if err := v.logs(ctx, ms); err != nil {
+		return nil, err
+	}
 	if err := v.checkpoints(ctx); err != nil {
 		return nil, err
 	}
@@ -155,29 +167,21 @@ func Verify(ctx context.Context, opt Options) (*Report, error) {
 	if err := v.unlisted(ctx, ms); err != nil {
 		return nil, err
 	}
+	for r, n := range v.gone {
+		v.rep.Expired += n
+		v.note("%d files of %d batches of writer %s expired by policy (%s) on %s", n, len(r.Expired), r.Writer, r.Policy, r.At)
+	}
 	slices.SortStableFunc(v.rep.Problems, func(a, b Problem) int { return cmp.Compare(a.Object, b.Object) })
 	return v.rep, nil
 }
 
-// leafRef is one manifest's entry in one log.
-type leafRef struct {
-	m *archive.Manifest
-	e archive.LogEntry
-}
-
-func manifestKey(m *archive.Manifest) string { return archive.ManifestKey(m.Writer, m.First, m.Last) }
-
-// logs recomputes every log from its manifests' leaves.
-func (v *verifier) logs(ms []*archive.Manifest) {
-	byLog := map[string][]leafRef{}
+// logs recomputes every log from the leaves its manifests and retention
+// records hold.
+func (v *verifier) logs(ctx context.Context, ms []*archive.Manifest) error {
 	for _, m := range ms {
 		if len(m.Logs) == 0 && m.Version < 2 {
 			v.note("%s: manifest version %d, written before kansa chained batches; its files are checked against their SHA-256 only", manifestKey(m), m.Version)
 			continue
-		}
-		for _, e := range m.Logs {
-			o := chain.Origin(m.Writer, e.Log)
-			byLog[o] = append(byLog[o], leafRef{m, e})
 		}
 		for _, l := range archive.Logs(m.Files) {
 			if !slices.ContainsFunc(m.Logs, func(e archive.LogEntry) bool { return e.Log == l }) {
@@ -185,53 +189,67 @@ func (v *verifier) logs(ms []*archive.Manifest) {
 			}
 		}
 	}
-	for _, origin := range slices.Sorted(maps.Keys(byLog)) {
+	all, err := chain.Leaves(ctx, v.opt.Archive, "")
+	if err != nil {
+		return err
+	}
+	byLog := map[string][]chain.LeafSource{}
+	var origins []string
+	for _, l := range all {
+		o := l.OriginOf()
+		if byLog[o] == nil {
+			origins = append(origins, o)
+		}
+		byLog[o] = append(byLog[o], l)
+	}
+	for _, origin := range origins {
 		if v.opt.Tenant != "" && !strings.HasSuffix(origin, "/tenant="+string(archive.AppendEscaped(nil, v.opt.Tenant))) {
 			continue
 		}
 		v.rep.Logs++
-		refs := byLog[origin]
-		slices.SortStableFunc(refs, func(a, b leafRef) int { return cmp.Compare(a.e.Index, b.e.Index) })
 		var f merkle.Frontier
 		roots := map[uint64]merkle.Hash{}
-		var prev *leafRef
-		for i := range refs {
-			r := &refs[i]
-			key := manifestKey(r.m)
-			if r.e.Index < f.Size {
-				v.problem(key, "claims leaf %d of log %s, which %s also claims: a manifest was copied or forged", r.e.Index, origin, manifestKey(prev.m))
+		prev := ""
+		for _, r := range byLog[origin] {
+			if r.Entry.Index < f.Size {
+				v.problem(r.Object, "claims leaf %d of log %s, which %s also claims: an object was copied or forged", r.Entry.Index, origin, prev)
 				continue
 			}
-			if r.e.Index > f.Size {
+			if r.Entry.Index > f.Size {
 				after := "the log's start"
-				if prev != nil {
-					after = "batch " + manifestKey(prev.m)
+				if prev != "" {
+					after = prev
 				}
-				which := fmt.Sprintf("leaves %d to %d are", f.Size, r.e.Index-1)
-				if r.e.Index-1 == f.Size {
+				which := fmt.Sprintf("leaves %d to %d are", f.Size, r.Entry.Index-1)
+				if r.Entry.Index-1 == f.Size {
 					which = fmt.Sprintf("leaf %d is", f.Size)
 				}
-				v.problem(origin, "%s missing: no manifest holds it (after %s, before %s); its batch's manifest was deleted", which, after, key)
+				v.problem(origin, "%s missing: no manifest or retention record holds it (after %s, before %s); its batch's manifest was deleted", which, after, r.Object)
 				break
 			}
-			leaf := merkle.LeafHash(archive.BatchLeaf(r.m.Writer, r.e.Log, r.m.First, r.m.Last, r.m.Files))
-			if got := archive.HexHash(leaf); got != r.e.Leaf {
-				v.problem(key, "its file list hashes to leaf %s of log %s, but the log recorded %s: the manifest's files were changed after the batch was logged", short(got), origin, short(r.e.Leaf))
-				if h, err := archive.ParseHash(r.e.Leaf); err == nil {
+			leaf := merkle.LeafHash(r.Text)
+			if got := archive.HexHash(leaf); got != r.Entry.Leaf {
+				what := "the manifest's files were changed after the batch was logged"
+				if r.Retention != nil {
+					what = "the retention record was changed after it was logged"
+				}
+				v.problem(r.Object, "what it lists hashes to leaf %s of log %s, but the log recorded %s: %s", short(got), origin, short(r.Entry.Leaf), what)
+				if h, err := archive.ParseHash(r.Entry.Leaf); err == nil {
 					leaf = h // go on with the leaf the log holds, to check the rest
 				}
 			}
 			f.Append(leaf)
 			roots[f.Size] = f.Root()
-			if archive.HexHash(f.Root()) != r.e.Root || r.e.Size != f.Size {
-				v.problem(key, "log %s's root at size %d does not follow from the leaves before it: a manifest of an earlier leaf (%d or before) was rewritten", origin, r.e.Size, r.e.Index-1)
+			if archive.HexHash(f.Root()) != r.Entry.Root || r.Entry.Size != f.Size {
+				v.problem(r.Object, "log %s's root at size %d does not follow from the leaves before it: an object of an earlier leaf (%d or before) was rewritten", origin, r.Entry.Size, r.Entry.Index-1)
 				break
 			}
-			prev = r
+			prev = r.Object
 		}
 		v.roots[origin] = roots
 		v.sizes[origin] = f.Size
 	}
+	return nil
 }
 
 func short(h string) string { return h[:min(len(h), 12)] + "…" }
@@ -418,6 +436,12 @@ func newChecker() *checker { return &checker{hasher: merkle.NewHasher()} }
 func (c *checker) check(ctx context.Context, v *verifier, m *archive.Manifest, f *archive.File) (int64, int64, error) {
 	data, err := v.opt.Archive.Get(ctx, f.Key)
 	if errors.Is(err, objstore.ErrNotExist) {
+		if r := v.expired[manifestKey(m)]; r != nil {
+			v.mu.Lock()
+			v.gone[r]++
+			v.mu.Unlock()
+			return 0, 0, nil
+		}
 		v.problem(f.Key, "missing: listed in %s with %d %s, not in the archive", manifestKey(m), f.Records, f.Kind)
 		return 0, 0, nil
 	}
@@ -521,3 +545,5 @@ func (v *verifier) unlisted(ctx context.Context, ms []*archive.Manifest) error {
 		return nil
 	})
 }
+
+func manifestKey(m *archive.Manifest) string { return archive.ManifestKey(m.Writer, m.First, m.Last) }

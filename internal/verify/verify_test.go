@@ -35,6 +35,8 @@ type fixture struct {
 	dir     string
 	store   *objstore.Dir
 	witness []Witness // the newest checkpoints, as a clean run saw them
+	w       *archive.Writer
+	cp      *chain.Checkpointer
 }
 
 func entries(first, n int) []record.Entry {
@@ -92,7 +94,7 @@ func newFixture(t *testing.T) *fixture {
 			}
 		}
 	}
-	f := &fixture{dir: dir, store: store}
+	f := &fixture{dir: dir, store: store, w: w, cp: cp}
 	rep := f.verify(t, Options{})
 	if !rep.OK() || len(rep.Notes) != 0 {
 		t.Fatalf("untouched archive: %v, notes %v", rep.Problems, rep.Notes)
@@ -430,4 +432,67 @@ func TestProve(t *testing.T) {
 	if _, err := Prove(ctx, ProveOptions{Archive: f.store, ID: "ev-999"}); !errors.Is(err, ErrNoEvent) {
 		t.Fatalf("unknown id: %v", err)
 	}
+}
+
+// TestRetention: batches expired by policy verify clean, reported as
+// expired; anything else that disappears is still missing; proofs of the
+// events left still check; a forged retention record is caught.
+func TestRetention(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	now := time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC)
+	r, err := f.w.Expire(ctx, day.Add(30*time.Hour), "retention_days=365", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r == nil || len(r.Expired) != 1 || r.Expired[0] != "_kansa/manifests/writer=wtest/00000000000000000001-00000000000000000040.json" {
+		t.Fatalf("expired %+v", r)
+	}
+	if _, err := f.cp.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if again, err := f.w.Expire(ctx, day.Add(30*time.Hour), "retention_days=365", now.Add(time.Hour)); err != nil || again != nil {
+		t.Fatalf("second run: %+v %v", again, err)
+	}
+	rep := f.verify(t, Options{})
+	if !rep.OK() || rep.Expired == 0 || !strings.Contains(strings.Join(rep.Notes, "\n"), "expired by policy (retention_days=365) on 2026-12-04T00:00:00Z") {
+		t.Fatalf("after retention: %v, %d expired, notes %v", rep.Problems, rep.Expired, rep.Notes)
+	}
+	f.store.List(ctx, "", func(k string, _ int64) error {
+		if strings.Contains(k, "-00000000000000000001-00000000000000000040.") {
+			t.Errorf("expired file %s is still there", k)
+		}
+		return nil
+	})
+	n := 0
+	archive.Manifests(ctx, f.store, func(*archive.Manifest) error { n++; return nil })
+	if n != 2 {
+		t.Fatalf("readers see %d manifests, want the 2 not expired", n)
+	}
+	p, err := Prove(ctx, ProveOptions{Archive: f.store, ID: "ev-100"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cp, err := p.Check(mustKeys(t, f)); err != nil || cp.Size != 4 {
+		t.Fatalf("proof after retention: %v (size %v)", err, cp)
+	}
+
+	// Another file disappears: still an error.
+	live := f.keys(t, "tenant=acme/", "-00000000000000000072-00000000000000000121.ndjson.gz")[0]
+	os.Remove(f.path(live))
+	expect(t, f.verify(t, Options{}), live, "missing")
+
+	// A retention record edited to cover a batch it did not expire.
+	f = newFixture(t)
+	f.w.Expire(ctx, day.Add(30*time.Hour), "retention_days=365", now)
+	key := f.keys(t, archive.RetentionPrefix, ".json")[0]
+	var rec archive.Retention
+	json.Unmarshal(f.read(t, key), &rec)
+	rec.Expired = append(rec.Expired, "_kansa/manifests/writer=wtest/00000000000000000041-00000000000000000071.json")
+	out, _ := json.Marshal(rec)
+	f.write(t, key, out)
+	for _, k := range f.keys(t, "tenant=", "-00000000000000000041-00000000000000000071.ndjson.gz") {
+		os.Remove(f.path(k))
+	}
+	expect(t, f.verify(t, Options{}), key, "the retention record was changed after it was logged")
 }

@@ -612,6 +612,19 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// Delete removes the object (S3 answers success for a missing key). Under
+// Object Lock, an object still in its retention period is refused.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	if err := objstore.CheckKey(key); err != nil {
+		return err
+	}
+	full := s.prefix + key
+	if _, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.bucket, Key: &full}); err != nil {
+		return fmt.Errorf("delete %s: %w", key, err)
+	}
+	return nil
+}
+
 // List calls fn for every key under prefix, in lexical order, a page of up
 // to 1000 keys at a time.
 func (s *Store) List(ctx context.Context, prefix string, fn func(key string, size int64) error) error {
