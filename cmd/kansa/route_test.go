@@ -2,11 +2,14 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -106,6 +109,7 @@ func TestRouteWhenFullDrop(t *testing.T) {
 	cfg := writeConfig(t, "wal:\n  segment_bytes: 64KiB\n  max_bytes: 128KiB\n  when_full: drop\nbatch:\n  max_interval: 10ms\nserver:\n  shutdown_grace: 1s\n")
 	gen := mixstream.New(mixstream.Config{Seed: 3})
 	var input, wantApp bytes.Buffer
+	audit := 0
 	for range 20000 {
 		l := gen.Next()
 		input.Write(l.Text)
@@ -113,6 +117,8 @@ func TestRouteWhenFullDrop(t *testing.T) {
 		if !l.Kind.Audit() {
 			wantApp.Write(l.Text)
 			wantApp.WriteByte('\n')
+		} else {
+			audit++
 		}
 	}
 	cmd := exec.Command(kansaBin, "route", "--data", data, "--config", cfg)
@@ -128,6 +134,45 @@ func TestRouteWhenFullDrop(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "dropped=") || strings.Contains(stderr.String(), "dropped=0 ") {
 		t.Fatalf("no drops reported:\n%s", stderr.String())
+	}
+
+	// The archive comes back: a run with no input delivers what the WAL
+	// held and records the drops in the error output. kansa reconcile then
+	// accounts for every audit line of the input: archived, error output
+	// or dropped (on the dropped records' own days).
+	if err := os.Remove(blocker); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(t, strings.NewReader(""), "route", "--data", data, "--config", cfg); err != nil {
+		t.Fatal(err)
+	}
+	out2, err := run(t, nil, "reconcile", "--data", data, "--format", "json")
+	if exitCode(err) != 1 {
+		t.Fatalf("reconcile after drops: exit %d, want 1\n%s", exitCode(err), out2)
+	}
+	var rep struct {
+		Rows []struct {
+			Day     string
+			Dropped int
+		}
+		Total struct{ Received, Archived, Errors, Dropped, Pending int }
+	}
+	if err := json.Unmarshal(out2, &rep); err != nil {
+		t.Fatalf("%v\n%s", err, out2)
+	}
+	m := regexp.MustCompile(`dropped=(\d+)`).FindStringSubmatch(stderr.String())
+	dropped, _ := strconv.Atoi(m[1])
+	if rep.Total.Received != audit || rep.Total.Dropped != dropped || rep.Total.Pending != 0 || rep.Total.Archived == 0 {
+		t.Fatalf("reconcile: %+v; the input had %d audit lines and route dropped %d", rep.Total, audit, dropped)
+	}
+	for _, r := range rep.Rows {
+		if r.Dropped > 0 && r.Day != "2024-08-06" {
+			t.Fatalf("drops counted on %s, not on the dropped records' day", r.Day)
+		}
+	}
+	table, _ := run(t, nil, "reconcile", "--data", data)
+	if !strings.Contains(string(table), "NOT OK") || !strings.Contains(string(table), "total") {
+		t.Fatalf("table:\n%s", table)
 	}
 }
 

@@ -10,6 +10,7 @@
 //	                        (default 100), cursor (from the Kansa-Next-Cursor
 //	                        header of the previous page), format json or table
 //	GET  /v1/counts?by=action|source|user_agent|actor|outcome[&tenant=T][&since=DAY][&until=DAY]
+//	GET  /v1/reconcile[?since=DAY][&until=DAY]
 //	                        events per UTC day by one dimension, from the index's
 //	                        counters: JSON lines {"day","value","count"}
 //	GET  /healthz           200 {"status":"ok",…} while the node runs
@@ -55,6 +56,7 @@ func addReads(mux *http.ServeMux, n *node.Node) {
 	mux.HandleFunc("GET /v1/history", func(w http.ResponseWriter, r *http.Request) { serveHistory(w, r, n) })
 	mux.HandleFunc("GET /v1/counts", func(w http.ResponseWriter, r *http.Request) { serveCounts(w, r, n) })
 	mux.HandleFunc("POST /v1/sql", func(w http.ResponseWriter, r *http.Request) { serveSQL(w, r, n) })
+	mux.HandleFunc("GET /v1/reconcile", func(w http.ResponseWriter, r *http.Request) { serveReconcile(w, r, n) })
 }
 
 // NextCursorHeader carries the cursor of a history's next page; absent on

@@ -106,7 +106,7 @@ func TestWriteIdempotent(t *testing.T) {
 	if m.Events != 4 || m.Rejects != 1 || len(m.Files) != 4 {
 		t.Fatalf("manifest %+v", m)
 	}
-	if len(m.Seq) != 1 || m.Seq[0] != (SeqSpan{Stream: "s", Min: 1, Max: 3, Count: 3}) {
+	if len(m.Seq) != 1 || fmt.Sprintf("%+v", m.Seq[0]) != fmt.Sprintf("%+v", SeqSpan{Stream: "s", Source: m.Seq[0].Source, Min: 1, Max: 3, Count: 3}) {
 		t.Fatalf("seq %+v", m.Seq)
 	}
 	wantKeys := []string{
@@ -385,5 +385,34 @@ func TestWriteFailedPut(t *testing.T) {
 		if !tried {
 			t.Fatalf("no put of %s among %q", bad, store.puts)
 		}
+	}
+}
+
+// TestAccounts: a manifest counts records per source and day, dropped
+// records by what the "dropped" record says, and each stream's numbers as
+// runs when they have gaps, with its newest heartbeat apart.
+func TestAccounts(t *testing.T) {
+	d := time.Date(2024, 8, 6, 23, 0, 0, 0, time.UTC)
+	ev := func(src string, at time.Time, n uint64, action string) record.Entry {
+		return record.Entry{Type: record.TypeEvent, Time: at.UnixMicro(), Tenant: []byte("t"), Source: []byte(src), Stream: []byte("st"), N: n,
+			Body: fmt.Appendf(nil, `{"action":%q,"seq":{"stream":"st","n":%d}}`, action, n)}
+	}
+	var a Accounts
+	for _, n := range []uint64{1, 2, 3, 5, 5, 9} {
+		e := ev("app", d, n, "update")
+		a.Add(&e)
+	}
+	hb := ev("app", d.Add(2*time.Hour), 11, HeartbeatAction)
+	a.Add(&hb)
+	rej := record.Entry{Type: record.TypeReject, Time: d.UnixMicro(), Source: []byte("app"), Body: []byte(`{"error_type":"decode"}`)}
+	a.Add(&rej)
+	drop := record.Entry{Type: record.TypeReject, Time: d.UnixMicro(), Source: []byte("app"), Body: []byte(`{"error_type":"dropped","count":40}`)}
+	a.Add(&drop)
+	days, seqs := a.Result()
+	if got := fmt.Sprintf("%+v", days); got != "[{Source:app Day:2024-08-06 Events:6 Rejects:1 Dropped:40} {Source:app Day:2024-08-07 Events:1 Rejects:0 Dropped:0}]" {
+		t.Fatalf("days %s", got)
+	}
+	if got := fmt.Sprintf("%+v", seqs); got != "[{Stream:st Source:app Min:1 Max:9 Count:5 Runs:[[1 3] [5 5] [9 9]] Heartbeat:11}]" {
+		t.Fatalf("seqs %s", got)
 	}
 }

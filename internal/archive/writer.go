@@ -150,18 +150,12 @@ type Manifest struct {
 	TimeMin  string    `json:"time_min,omitempty"`
 	TimeMax  string    `json:"time_max,omitempty"`
 	Seq      []SeqSpan `json:"seq,omitempty"`
-	Files    []File    `json:"files"`
+	// Sources counts the batch's records per source and day.
+	Sources []SourceDay `json:"sources,omitempty"`
+	Files   []File      `json:"files"`
 	// Logs are the leaves this batch appended to its writer's logs, one
 	// per log its files belong to (docs/tamper-evidence.md).
 	Logs []LogEntry `json:"logs,omitempty"`
-}
-
-// SeqSpan summarises one producer stream within a batch.
-type SeqSpan struct {
-	Stream string `json:"stream"`
-	Min    uint64 `json:"min"`
-	Max    uint64 `json:"max"`
-	Count  int    `json:"count"`
 }
 
 // File is one object written for a batch.
@@ -285,7 +279,7 @@ func (w *Writer) Write(ctx context.Context, b *Batch) (*Manifest, error) {
 	m := &Manifest{Version: ManifestVersion, Writer: w.writer, First: b.First, Last: b.Last,
 		ClosedAt: b.Closed.UTC().Format(time.RFC3339Nano)}
 	files := map[string]*fileBuf{}
-	seqs := map[string]*SeqSpan{}
+	var acc Accounts
 	var key []byte
 	var tmin, tmax int64
 	suffix := fmt.Sprintf("kansa-%s-%020d-%020d.ndjson.gz", w.writer, b.First, b.Last)
@@ -306,6 +300,7 @@ func (w *Writer) Write(ctx context.Context, b *Batch) (*Manifest, error) {
 			kind, tmpl = "rejects", w.errPrefix
 			v.ErrorType = rejectType(e.Body)
 			m.Rejects++
+			acc.Add(e)
 		} else {
 			m.Events++
 			if m.Events == 1 || e.Time < tmin {
@@ -314,7 +309,7 @@ func (w *Writer) Write(ctx context.Context, b *Batch) (*Manifest, error) {
 			if m.Events == 1 || e.Time > tmax {
 				tmax = e.Time
 			}
-			addSeq(seqs, e.Stream, e.N)
+			acc.Add(e)
 		}
 		key = tmpl.Append(key[:0], &v)
 		key = append(key, suffix...)
@@ -375,18 +370,7 @@ func (w *Writer) Write(ctx context.Context, b *Batch) (*Manifest, error) {
 	if m.Events > 0 {
 		m.TimeMin, m.TimeMax = formatMicros(tmin), formatMicros(tmax)
 	}
-	for _, s := range seqs {
-		m.Seq = append(m.Seq, *s)
-	}
-	slices.SortFunc(m.Seq, func(a, b SeqSpan) int {
-		if a.Stream < b.Stream {
-			return -1
-		}
-		if a.Stream > b.Stream {
-			return 1
-		}
-		return 0
-	})
+	m.Sources, m.Seq = acc.Result()
 	var commit func() error
 	if w.chain != nil {
 		var leaves []Leaf
@@ -705,17 +689,4 @@ func rejectType(body []byte) string {
 		}
 	}
 	return "unknown"
-}
-
-func addSeq(seqs map[string]*SeqSpan, stream []byte, n uint64) {
-	if len(stream) == 0 {
-		return
-	}
-	s := seqs[string(stream)]
-	if s == nil {
-		seqs[string(stream)] = &SeqSpan{Stream: string(stream), Min: n, Max: n, Count: 1}
-		return
-	}
-	s.Min, s.Max = min(s.Min, n), max(s.Max, n)
-	s.Count++
 }

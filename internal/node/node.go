@@ -24,6 +24,8 @@ import (
 	"github.com/kansa-audit/kansa/internal/objstore"
 	"github.com/kansa-audit/kansa/internal/objstore/s3store"
 	"github.com/kansa-audit/kansa/internal/query"
+	"github.com/kansa-audit/kansa/internal/reconcile"
+	"github.com/kansa-audit/kansa/internal/record"
 	"github.com/kansa-audit/kansa/internal/route"
 	"github.com/kansa-audit/kansa/internal/search"
 	"github.com/kansa-audit/kansa/internal/sqlq"
@@ -165,6 +167,9 @@ func Open(cfg config.Config, log *slog.Logger) (*Node, error) {
 	n.SQL = &sqlq.Engine{Store: n.Store, Archive: acfg, Writer: n.WriterID, WAL: n.WAL, Delivered: n.Batcher.Delivered,
 		CacheDir: filepath.Join(dir, "sql-cache")}
 	n.Ingest = newIngester(n)
+	if err := n.Ingest.loadDrops(); err != nil {
+		return nil, err
+	}
 	n.Metrics.Gauge("kansa_wal_bytes", "Bytes of WAL segments on disk.", func() float64 { return float64(n.WAL.Size()) })
 	n.Metrics.Gauge("kansa_wal_max_bytes", "The WAL's size limit (0: none).", func() float64 { return float64(cfg.WAL.MaxBytes) })
 	ok = true
@@ -295,6 +300,13 @@ func (n *Node) Start() {
 func (n *Node) Shutdown(ctx context.Context) error {
 	n.closeOnce.Do(func() {
 		var errs []error
+		if n.Ingest != nil && n.Ingest.hasDrops.Load() && !n.Ingest.flushDrops() {
+			if err := n.Ingest.saveDrops(); err != nil {
+				errs = append(errs, fmt.Errorf("records dropped under wal.when_full: drop could be neither recorded (the WAL is full) nor kept for the next start: %w", err))
+			} else {
+				n.Log.Warn("records dropped under wal.when_full: drop are counted in " + droppedFile + " until the WAL has room to record them in the error output")
+			}
+		}
 		if err := n.WAL.Sync(ctx, n.WAL.Last()); err != nil {
 			errs = append(errs, fmt.Errorf("sync WAL: %w", err))
 		}
@@ -485,4 +497,34 @@ func (n *Node) Counts(ctx context.Context, tenant string, dim index.Dim, since, 
 		return nil, ErrNoIndex
 	}
 	return n.Index.Counts(ctx, tenant, dim, since, until)
+}
+
+// Reconcile reports what the archive and the WAL tail hold, per source and
+// day and per producer stream (internal/reconcile). It reads the WAL from
+// what the archive has and leaves out this collector's batches delivered
+// after that, so each record counts once while ingest goes on.
+func (n *Node) Reconcile(ctx context.Context, since, until time.Time) (*reconcile.Report, error) {
+	for attempt := 0; ; attempt++ {
+		done := n.Batcher.Delivered()
+		var acc archive.Accounts
+		err := n.WAL.Scan(done+1, func(_ uint64, rec []byte) error {
+			if t := record.TypeOf(rec); t != record.TypeEvent && t != record.TypeReject {
+				return nil
+			}
+			e, err := record.ParseEntry(rec)
+			if err != nil {
+				return err
+			}
+			acc.Add(&e)
+			return nil
+		})
+		if errors.Is(err, wal.ErrReleased) && attempt < 5 {
+			continue // the archive moved on while the tail was read
+		}
+		if err != nil {
+			return nil, err
+		}
+		return reconcile.Build(ctx, reconcile.Options{Store: n.Store, Pending: acc, PendingKnown: true, Since: since, Until: until,
+			Include: func(m *archive.Manifest) bool { return m.Writer != n.WriterID || m.Last <= done }})
+	}
 }

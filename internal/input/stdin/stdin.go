@@ -266,7 +266,7 @@ func appendLoop(ctx context.Context, cfg Config, chunks <-chan *chunk, free chan
 		last, err := ing.Append(ctx, c.recs, cfg.Policy)
 		switch {
 		case errors.Is(err, node.ErrDropped):
-			st.Dropped += uint64(len(c.recs))
+			st.Dropped += uint64(node.Dropped(err))
 		case err != nil:
 			failed = fmt.Errorf("append to WAL: %w", err)
 			fail()
