@@ -51,9 +51,20 @@ const HeartbeatAction = "kansa.heartbeat"
 // Accounts gathers the counts and streams of records (a batch's, or the
 // WAL tail's for kansa reconcile). The zero value is ready.
 type Accounts struct {
-	days    map[[2]string]*SourceDay
+	days    map[dayKey]*SourceDay
 	streams map[string]*streamAcc
+	// The last row counted, reused while records of one source and day
+	// follow each other (the usual case), so counting costs no lookup.
+	last    *SourceDay
+	lastKey dayKey
 }
+
+type dayKey struct {
+	source string
+	day    int64 // days since the epoch, UTC
+}
+
+const usPerDay = 24 * 3600 * 1e6
 
 type streamAcc struct {
 	source string
@@ -68,15 +79,21 @@ func (a *Accounts) Add(e *record.Entry) {
 		errType = rejectType(e.Body)
 	}
 	if a.days == nil {
-		a.days = map[[2]string]*SourceDay{}
+		a.days = map[dayKey]*SourceDay{}
 		a.streams = map[string]*streamAcc{}
 	}
-	day := time.UnixMicro(e.Time).UTC().Format(time.DateOnly)
-	k := [2]string{string(e.Source), day}
-	d := a.days[k]
-	if d == nil {
-		d = &SourceDay{Source: k[0], Day: day}
-		a.days[k] = d
+	day := e.Time / usPerDay
+	if e.Time < 0 && e.Time%usPerDay != 0 {
+		day--
+	}
+	d := a.last
+	if d == nil || day != a.lastKey.day || string(e.Source) != a.lastKey.source {
+		k := dayKey{string(e.Source), day}
+		if d = a.days[k]; d == nil {
+			d = &SourceDay{Source: k.source, Day: time.UnixMicro(day * usPerDay).UTC().Format(time.DateOnly)}
+			a.days[k] = d
+		}
+		a.last, a.lastKey = d, k
 	}
 	switch {
 	case e.Type != record.TypeReject:
