@@ -496,3 +496,59 @@ func TestRetention(t *testing.T) {
 	}
 	expect(t, f.verify(t, Options{}), key, "the retention record was changed after it was logged")
 }
+
+// TestKeyRotationAndSeparateStore: checkpoints in a store of their own,
+// signed by one key and then, after a rotation, by another; both public
+// keys are kept beside them and everything verifies. A pinned key that is
+// only the new one fails the old checkpoints, naming the old key.
+func TestKeyRotationAndSeparateStore(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	store, _ := objstore.NewDir(dir)
+	cpStore, _ := objstore.NewDir(t.TempDir())
+	w, err := archive.NewWriter(archive.Config{}, store, writer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _, _ := chain.Open(filepath.Join(t.TempDir(), "chain.json"), writer)
+	w.UseChain(st)
+	var signers []*chain.Signer
+	for range 2 {
+		skey, _, _ := chain.GenerateKey("kansa-" + writer)
+		s, _ := chain.NewSigner(skey)
+		signers = append(signers, s)
+	}
+	next := 1
+	for i, s := range signers {
+		es := entries(next, 20)
+		if _, err := w.Write(ctx, &archive.Batch{First: uint64(next), Last: uint64(next + 19), Closed: day, Entries: es}); err != nil {
+			t.Fatal(err)
+		}
+		next += 20
+		cp := &chain.Checkpointer{State: st, Signer: s, Store: cpStore}
+		if n, err := cp.Checkpoint(ctx); err != nil || n != 2 {
+			t.Fatalf("key %d: %d checkpoints, %v", i, n, err)
+		}
+	}
+	rep, err := Verify(ctx, Options{Archive: store, Checkpoints: cpStore})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() || rep.Checkpoints != 4 || len(rep.Keys) != 2 {
+		t.Fatalf("after a rotation: %v, %d checkpoints, %d keys", rep.Problems, rep.Checkpoints, len(rep.Keys))
+	}
+	if n := len(storedKeys(t, store)); n != 0 {
+		t.Fatalf("%d keys in the archive's store, want them with the checkpoints only", n)
+	}
+	newKey, _ := chain.NewVerifier(signers[1].Verifier())
+	rep, _ = Verify(ctx, Options{Archive: store, Checkpoints: cpStore, Keys: []*chain.Verifier{newKey}})
+	expect(t, rep, "/00000000000000000001", fmt.Sprintf("not signed by a trusted key: signed by kansa-wtest+%08x", signers[0].KeyID()))
+}
+
+func storedKeys(t *testing.T, store objstore.Store) []*chain.Verifier {
+	keys, err := chain.Keys(context.Background(), store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
