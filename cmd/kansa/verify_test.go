@@ -29,6 +29,11 @@ func TestVerifyCommand(t *testing.T) {
 		t.Fatalf("clean archive: %v\n%s", err, out)
 	}
 
+	if out, err := run(t, nil, "reconcile", "--data", data, "--format", "json"); err != nil || !strings.Contains(string(out), `"total":{"source":"","day":"","received":300,"archived":300,`) ||
+		!strings.Contains(string(out), `"missing":0}]`) {
+		t.Fatalf("reconcile of a clean run: %v\n%s", err, out)
+	}
+
 	proof, err := run(t, nil, "prove", "--data", data, "v1-123")
 	if err != nil {
 		t.Fatal(err)

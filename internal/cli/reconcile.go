@@ -124,6 +124,15 @@ func writeReconcile(w io.Writer, rep *reconcile.Report) {
 		}
 		tw.Flush()
 	}
+	for _, wr := range rep.Writers {
+		if wr.Missing > 0 {
+			var gaps []string
+			for _, g := range wr.Gaps {
+				gaps = append(gaps, fmt.Sprintf("%d-%d", g[0], g[1]))
+			}
+			fmt.Fprintf(w, "\nwriter %s: %d WAL records in no batch (%s): lost between the WAL and the archive\n", wr.Writer, wr.Missing, strings.Join(gaps, " "))
+		}
+	}
 	if !rep.PendingKnown {
 		fmt.Fprintln(w, "\nnote: the WAL tail was not read; pending is unknown")
 	}

@@ -61,6 +61,18 @@ type Stream struct {
 	ShortOfHeartbeat bool `json:"short_of_heartbeat,omitempty"`
 }
 
+// Writer is one collector's own sequence: the WAL records its batches
+// cover. Its batches' ranges follow each other, so a hole is WAL records
+// that reached no batch (a WAL cut by kansa wal repair, a lost manifest).
+type Writer struct {
+	Writer  string      `json:"writer"`
+	First   uint64      `json:"first"`
+	Last    uint64      `json:"last"`
+	Batches int         `json:"batches"`
+	Missing uint64      `json:"missing"`
+	Gaps    [][2]uint64 `json:"gaps,omitempty"`
+}
+
 // MaxGaps bounds the gaps listed per stream.
 const MaxGaps = 20
 
@@ -69,6 +81,7 @@ type Report struct {
 	Rows         []Row    `json:"rows"`
 	Total        Row      `json:"total"`
 	Streams      []Stream `json:"streams"`
+	Writers      []Writer `json:"writers"`
 	PendingKnown bool     `json:"pending_known"`
 }
 
@@ -79,6 +92,11 @@ func (r *Report) OK() bool {
 	}
 	for _, s := range r.Streams {
 		if s.Missing > 0 {
+			return false
+		}
+	}
+	for _, w := range r.Writers {
+		if w.Missing > 0 {
 			return false
 		}
 	}
@@ -124,10 +142,12 @@ func Build(ctx context.Context, opt Options) (*Report, error) {
 		a.runs = append(a.runs, s.Present()...)
 		a.hb = max(a.hb, s.Heartbeat)
 	}
+	ranges := map[string][][2]uint64{}
 	err := archive.EveryManifest(ctx, opt.Store, archive.ManifestPrefix, func(m *archive.Manifest) error {
 		if opt.Include != nil && !opt.Include(m) {
 			return nil
 		}
+		ranges[m.Writer] = append(ranges[m.Writer], [2]uint64{m.First, m.Last})
 		for _, d := range m.Sources {
 			addDay(d, false)
 		}
@@ -146,7 +166,11 @@ func Build(ctx context.Context, opt Options) (*Report, error) {
 	for _, s := range spans {
 		addSpan(s)
 	}
-	rep := &Report{PendingKnown: opt.PendingKnown, Rows: []Row{}, Streams: []Stream{}}
+	rep := &Report{PendingKnown: opt.PendingKnown, Rows: []Row{}, Streams: []Stream{}, Writers: []Writer{}}
+	for _, name := range slices.Sorted(maps.Keys(ranges)) {
+		s := streamOf(name, &streamAcc{runs: ranges[name]})
+		rep.Writers = append(rep.Writers, Writer{Writer: name, First: s.First, Last: s.Last, Batches: len(ranges[name]), Missing: s.Missing, Gaps: s.Gaps})
+	}
 	for _, k := range slices.SortedFunc(maps.Keys(rows), func(a, b [2]string) int { return cmp.Or(cmp.Compare(a[0], b[0]), cmp.Compare(a[1], b[1])) }) {
 		r := rows[k]
 		r.Received = r.Archived + r.Errors + r.Dropped + r.Pending

@@ -47,9 +47,13 @@ func TestStreams(t *testing.T) {
 	b2 = append(b2, ev("app", "b", 5, d2, archive.HeartbeatAction))
 	b2 = append(b2, record.Entry{Type: record.TypeReject, Time: d2.UnixMicro(), Source: []byte("stdin"), Body: []byte(`{"error_type":"decode"}`)})
 	for i, b := range [][]record.Entry{b1, b2} {
-		if _, err := w.Write(ctx, &archive.Batch{First: uint64(100 * i), Last: uint64(100*i + 99), Closed: d2, Entries: b}); err != nil {
+		if _, err := w.Write(ctx, &archive.Batch{First: uint64(100*i + 1), Last: uint64(100*i + 100), Closed: d2, Entries: b}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// A third batch after WAL records 201-300 that reached no batch.
+	if _, err := w.Write(ctx, &archive.Batch{First: 301, Last: 310, Closed: d2, Entries: []record.Entry{ev("app", "c", 1, d2, "update")}}); err != nil {
+		t.Fatal(err)
 	}
 	var pending archive.Accounts
 	for _, e := range []record.Entry{ev("app", "b", 3, d2, "update"), ev("app", "b", 4, d2, "update"), ev("app", "a", 21, d2, "update")} {
@@ -60,14 +64,18 @@ func TestStreams(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got := fmt.Sprintf("%+v", rep.Streams); got != "[{Stream:a Source:app First:1 Last:21 Count:17 Heartbeat:0 Missing:4 Gaps:[[4 4] [15 17]] ShortOfHeartbeat:false} "+
-		"{Stream:b Source:app First:1 Last:4 Count:4 Heartbeat:5 Missing:1 Gaps:[[5 5]] ShortOfHeartbeat:true}]" {
+		"{Stream:b Source:app First:1 Last:4 Count:4 Heartbeat:5 Missing:1 Gaps:[[5 5]] ShortOfHeartbeat:true} "+
+		"{Stream:c Source:app First:1 Last:1 Count:1 Heartbeat:0 Missing:0 Gaps:[] ShortOfHeartbeat:false}]" {
 		t.Fatalf("streams %s", got)
 	}
 	if got := fmt.Sprintf("%+v", rep.Rows); got != "[{Source:app Day:2024-08-06 Received:11 Archived:11 Errors:0 Dropped:0 Pending:0} "+
-		"{Source:app Day:2024-08-07 Received:11 Archived:8 Errors:0 Dropped:0 Pending:3} {Source:stdin Day:2024-08-07 Received:1 Archived:0 Errors:1 Dropped:0 Pending:0}]" {
+		"{Source:app Day:2024-08-07 Received:12 Archived:9 Errors:0 Dropped:0 Pending:3} {Source:stdin Day:2024-08-07 Received:1 Archived:0 Errors:1 Dropped:0 Pending:0}]" {
 		t.Fatalf("rows %s", got)
 	}
-	if rep.OK() || rep.Total.Received != 23 {
+	if got := fmt.Sprintf("%+v", rep.Writers); got != "[{Writer:w1 First:1 Last:310 Batches:3 Missing:100 Gaps:[[201 300]]}]" {
+		t.Fatalf("writers %s", got)
+	}
+	if rep.OK() || rep.Total.Received != 24 {
 		t.Fatalf("total %+v, ok %v", rep.Total, rep.OK())
 	}
 	only, err := Build(ctx, Options{Store: store, Since: d2, Until: d2})
