@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -105,6 +107,38 @@ func (d *Dir) Delete(ctx context.Context, key string) error {
 		return fmt.Errorf("delete %s: %w", key, err)
 	}
 	return syncDir(filepath.Dir(p))
+}
+
+// GetAppend implements Appender.
+func (d *Dir) GetAppend(ctx context.Context, key string, buf []byte) ([]byte, error) {
+	p, err := d.path(key)
+	if err != nil {
+		return buf, err
+	}
+	f, err := os.Open(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return buf, fmt.Errorf("get %s: %w", key, ErrNotExist)
+	}
+	if err != nil {
+		return buf, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil {
+		buf = slices.Grow(buf, int(fi.Size())+1)
+	}
+	for {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, 4096)
+		}
+		n, err := f.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, fmt.Errorf("get %s: %w", key, err)
+		}
+	}
 }
 
 func (d *Dir) Get(ctx context.Context, key string) ([]byte, error) {

@@ -32,6 +32,24 @@ type Store interface {
 	String() string
 }
 
+// Appender is a Store that can read an object into a caller's buffer, so a
+// reader of many objects (kansa verify) reuses one buffer.
+type Appender interface {
+	// GetAppend appends the object's bytes to buf and returns the result,
+	// or an error wrapping ErrNotExist.
+	GetAppend(ctx context.Context, key string, buf []byte) ([]byte, error)
+}
+
+// GetAppend reads key into buf through s's Appender if it has one, else
+// through Get.
+func GetAppend(ctx context.Context, s Store, key string, buf []byte) ([]byte, error) {
+	if a, ok := s.(Appender); ok {
+		return a.GetAppend(ctx, key, buf)
+	}
+	b, err := s.Get(ctx, key)
+	return append(buf, b...), err
+}
+
 // CheckKey rejects keys that could escape a store's root or that stores
 // disagree on: empty elements, "." or "..", a leading slash, backslashes, NUL.
 func CheckKey(key string) error {

@@ -425,6 +425,7 @@ func (v *verifier) inRange(f *archive.File) bool {
 type checker struct {
 	zr     *gzip.Reader
 	in     bytes.Reader
+	file   []byte // the file's bytes, reused
 	out    []byte
 	hasher *merkle.Hasher
 	leaves []merkle.Hash
@@ -433,8 +434,9 @@ type checker struct {
 func newChecker() *checker { return &checker{hasher: merkle.NewHasher()} }
 
 // check verifies one file and returns its events and bytes.
-func (c *checker) check(ctx context.Context, v *verifier, m *archive.Manifest, f *archive.File) (int64, int64, error) {
-	data, err := v.opt.Archive.Get(ctx, f.Key)
+func (c *checker) check(ctx context.Context, v *verifier, m *archive.Manifest, f *archive.File) (_, _ int64, err error) {
+	c.file, err = objstore.GetAppend(ctx, v.opt.Archive, f.Key, c.file[:0])
+	data := c.file
 	if errors.Is(err, objstore.ErrNotExist) {
 		if r := v.expired[manifestKey(m)]; r != nil {
 			v.mu.Lock()
