@@ -205,7 +205,8 @@ func runVerify(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 			st.Keys = append(st.Keys, k.Text())
 		}
 		if err := saveVerifyState(*statePath, st); err != nil {
-			return err
+			// The verification stands; only the memory of it is lost.
+			fmt.Fprintf(stderr, "kansa verify: could not remember the checkpoints verified (%v); pass --state FILE\n", err)
 		}
 	}
 	return nil
