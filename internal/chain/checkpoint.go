@@ -75,6 +75,9 @@ type Checkpointer struct {
 	Store  objstore.Store
 	Log    *slog.Logger
 	Now    func() time.Time
+	// Signed and Failed, when set, count checkpoints written and rounds
+	// that failed.
+	Signed, Failed interface{ Add(uint64) }
 
 	mu     sync.Mutex
 	done   map[string]uint64 // log → size of its newest checkpoint
@@ -132,8 +135,26 @@ func (c *Checkpointer) Checkpoint(ctx context.Context) (int, error) {
 		}
 		c.done[h.Log] = h.Size
 		n++
+		if c.Signed != nil {
+			c.Signed.Add(1)
+		}
 	}
 	return n, nil
+}
+
+// Unsigned is how many leaves of all logs no checkpoint covers yet (0
+// before the first checkpoint round has listed the store).
+func (c *Checkpointer) Unsigned() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.loaded {
+		return 0
+	}
+	var n uint64
+	for _, h := range c.State.Heads() {
+		n += h.Size - min(h.Size, c.done[h.Log])
+	}
+	return n
 }
 
 // Run writes checkpoints every interval until ctx ends. Failures are logged
@@ -146,8 +167,13 @@ func (c *Checkpointer) Run(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if _, err := c.Checkpoint(ctx); err != nil && ctx.Err() == nil && c.Log != nil {
-				c.Log.Warn("checkpoint failed; retrying at the next interval", "err", err)
+			if _, err := c.Checkpoint(ctx); err != nil && ctx.Err() == nil {
+				if c.Failed != nil {
+					c.Failed.Add(1)
+				}
+				if c.Log != nil {
+					c.Log.Warn("checkpoint failed; retrying at the next interval", "err", err)
+				}
 			}
 		}
 	}

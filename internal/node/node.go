@@ -223,7 +223,10 @@ func (n *Node) openChain() error {
 	if err != nil {
 		return fmt.Errorf("checkpoints.key_file: %w", err)
 	}
-	n.Checkpointer = &chain.Checkpointer{State: st, Signer: signer, Store: n.CheckpointStore, Log: n.Log.With("stage", "checkpoints")}
+	n.Checkpointer = &chain.Checkpointer{State: st, Signer: signer, Store: n.CheckpointStore, Log: n.Log.With("stage", "checkpoints"),
+		Signed: n.Metrics.Counter("kansa_checkpoints_total", "Signed checkpoints written."),
+		Failed: n.Metrics.Counter("kansa_checkpoint_failures_total", "Checkpoint rounds that failed (retried at the next interval).")}
+	n.Metrics.Gauge("kansa_log_leaves_unsigned", "Log leaves (archived batches) no signed checkpoint covers yet.", func() float64 { return float64(n.Checkpointer.Unsigned()) })
 	return nil
 }
 
