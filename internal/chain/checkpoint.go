@@ -237,25 +237,33 @@ func Leaves(ctx context.Context, store objstore.Store, writer string) ([]LeafSou
 	if writer != "" {
 		mp, rp = mp+"writer="+writer+"/", rp+"writer="+writer+"/"
 	}
+	var ms []*archive.Manifest
+	err := archive.EveryManifest(ctx, store, mp, func(m *archive.Manifest) error { ms = append(ms, m); return nil })
+	if err != nil {
+		return nil, err
+	}
+	rs := map[string]*archive.Retention{}
+	err = archive.Retentions(ctx, store, rp, func(key string, r *archive.Retention) error { rs[key] = r; return nil })
+	if err != nil {
+		return nil, err
+	}
+	return LeavesOf(ms, rs), nil
+}
+
+// LeavesOf is Leaves over manifests and retention records already read
+// (retention records by key).
+func LeavesOf(ms []*archive.Manifest, rs map[string]*archive.Retention) []LeafSource {
 	var out []LeafSource
-	err := archive.EveryManifest(ctx, store, mp, func(m *archive.Manifest) error {
+	for _, m := range ms {
 		for _, e := range m.Logs {
 			out = append(out, LeafSource{Object: archive.ManifestKey(m.Writer, m.First, m.Last), Entry: e,
 				Text: archive.BatchLeaf(m.Writer, e.Log, m.First, m.Last, m.Files), Manifest: m})
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
 	}
-	err = archive.Retentions(ctx, store, rp, func(key string, r *archive.Retention) error {
+	for key, r := range rs {
 		for _, e := range r.Logs {
 			out = append(out, LeafSource{Object: key, Entry: e, Text: archive.RetentionLeaf(r, e.Log), Retention: r})
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
 	}
 	writerOf := func(l LeafSource) string {
 		if l.Manifest != nil {
@@ -264,9 +272,10 @@ func Leaves(ctx context.Context, store objstore.Store, writer string) ([]LeafSou
 		return l.Retention.Writer
 	}
 	slices.SortStableFunc(out, func(a, b LeafSource) int {
-		return cmp.Or(cmp.Compare(writerOf(a), writerOf(b)), cmp.Compare(a.Entry.Log, b.Entry.Log), cmp.Compare(a.Entry.Index, b.Entry.Index))
+		return cmp.Or(cmp.Compare(writerOf(a), writerOf(b)), cmp.Compare(a.Entry.Log, b.Entry.Log), cmp.Compare(a.Entry.Index, b.Entry.Index),
+			cmp.Compare(a.Object, b.Object))
 	})
-	return out, nil
+	return out
 }
 
 // OriginOf is the origin of the log a leaf belongs to.

@@ -151,13 +151,20 @@ func Verify(ctx context.Context, opt Options) (*Report, error) {
 		return nil, err
 	}
 	v.rep.Manifests = len(ms)
-	if v.expired, err = archive.Expired(ctx, opt.Archive); err != nil {
+	rs := map[string]*archive.Retention{}
+	v.expired = map[string]*archive.Retention{}
+	err = archive.Retentions(ctx, opt.Archive, archive.RetentionPrefix, func(key string, r *archive.Retention) error {
+		rs[key] = r
+		for _, m := range r.Expired {
+			v.expired[m] = r
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	v.gone = map[*archive.Retention]int{}
-	if err := v.logs(ctx, ms); err != nil {
-		return nil, err
-	}
+	v.logs(ms, rs)
 	if err := v.checkpoints(ctx); err != nil {
 		return nil, err
 	}
@@ -177,7 +184,7 @@ func Verify(ctx context.Context, opt Options) (*Report, error) {
 
 // logs recomputes every log from the leaves its manifests and retention
 // records hold.
-func (v *verifier) logs(ctx context.Context, ms []*archive.Manifest) error {
+func (v *verifier) logs(ms []*archive.Manifest, rs map[string]*archive.Retention) {
 	for _, m := range ms {
 		if len(m.Logs) == 0 && m.Version < 2 {
 			v.note("%s: manifest version %d, written before kansa chained batches; its files are checked against their SHA-256 only", manifestKey(m), m.Version)
@@ -189,10 +196,7 @@ func (v *verifier) logs(ctx context.Context, ms []*archive.Manifest) error {
 			}
 		}
 	}
-	all, err := chain.Leaves(ctx, v.opt.Archive, "")
-	if err != nil {
-		return err
-	}
+	all := chain.LeavesOf(ms, rs)
 	byLog := map[string][]chain.LeafSource{}
 	var origins []string
 	for _, l := range all {
@@ -249,7 +253,6 @@ func (v *verifier) logs(ctx context.Context, ms []*archive.Manifest) error {
 		v.roots[origin] = roots
 		v.sizes[origin] = f.Size
 	}
-	return nil
 }
 
 func short(h string) string { return h[:min(len(h), 12)] + "…" }
