@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/kansa-audit/kansa/internal/chain"
 )
 
 // TestVerifyCommand: a default install signs its logs with a generated key;
@@ -25,7 +27,7 @@ func TestVerifyCommand(t *testing.T) {
 	}
 
 	out, err := run(t, nil, "verify", "--data", data)
-	if err != nil || !strings.HasPrefix(string(out), "OK: 1 manifests, 1 files, 300 events") {
+	if err != nil || !strings.Contains(string(out), "\nOK: 1 manifest, 1 file, 300 events") || !strings.Contains(string(out), "note  trusting key kansa-w") {
 		t.Fatalf("clean archive: %v\n%s", err, out)
 	}
 
@@ -55,13 +57,23 @@ func TestVerifyCommand(t *testing.T) {
 		t.Fatalf("prove of an unknown id: exit %d", exitCode(err))
 	}
 
+	// A key that appears beside the checkpoints after the first run is not
+	// trusted without --accept-new-keys.
+	_, vkey, _ := chain.GenerateKey("intruder")
+	os.WriteFile(filepath.Join(filepath.Dir(pubs[0]), "intruder.pub"), []byte(vkey+"\n"), 0o644)
+	out, err = run(t, nil, "verify", "--data", data)
+	if err != nil || !strings.Contains(string(out), "note  key intruder+") || !strings.Contains(string(out), "is not trusted") {
+		t.Fatalf("a new key: %v\n%s", err, out)
+	}
+	os.Remove(filepath.Join(filepath.Dir(pubs[0]), "intruder.pub"))
+
 	// The log state is lost: the collector rebuilds it from the manifests.
 	os.Remove(filepath.Join(data, "chain.json"))
 	s = startServe(t, data)
 	postEvents(t, s.url, "v2", 100)
 	s.stop(t)
 	out, err = run(t, nil, "verify", "--data", data)
-	if err != nil || !strings.HasPrefix(string(out), "OK: 2 manifests, 2 files, 400 events (") || !strings.Contains(string(out), " 1 logs, 2 checkpoints") {
+	if err != nil || !strings.HasPrefix(string(out), "OK: 2 manifests, 2 files, 400 events (") || !strings.Contains(string(out), " 1 log, 2 checkpoints") {
 		t.Fatalf("after a restart without the log state: %v\n%s", err, out)
 	}
 
@@ -81,7 +93,7 @@ func TestVerifyCommand(t *testing.T) {
 		t.Fatalf("removed %d objects, want the second batch's file, manifest and checkpoint", removed)
 	}
 	out, err = run(t, nil, "verify", "--data", data, "--state", "none")
-	if err != nil || !strings.HasPrefix(string(out), "OK: 1 manifests") {
+	if err != nil || !strings.Contains(string(out), "OK: 1 manifest,") {
 		t.Fatalf("the rolled-back archive is consistent in itself: %v\n%s", err, out)
 	}
 	out, err = run(t, nil, "verify", "--data", data)

@@ -125,7 +125,7 @@ func (c *common) register(fs *flag.FlagSet) {
 // parse parses the flags (no positional arguments) and loads the config.
 func (c *common) parse(fs *flag.FlagSet, args []string) (config.Config, error) {
 	if err := fs.Parse(args); err != nil {
-		return config.Config{}, err
+		return config.Config{}, usageError(err)
 	}
 	if fs.NArg() > 0 {
 		return config.Config{}, &exitError{2, fmt.Errorf("unexpected argument %q", fs.Arg(0))}
@@ -168,9 +168,18 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 		}
 	}
 	if err := fs.Parse(flags); err != nil {
-		return nil, err
+		return nil, usageError(err)
 	}
 	return terms, nil
+}
+
+// usageError makes a flag error exit with status 2; the flag package has
+// already printed it with the usage.
+func usageError(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return &exitError{2, nil}
 }
 
 // isExclusion reports whether an argument that starts with "-" is a query

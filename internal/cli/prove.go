@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/kansa-audit/kansa/internal/chain"
-	"github.com/kansa-audit/kansa/internal/node"
 	"github.com/kansa-audit/kansa/internal/verify"
 )
 
@@ -53,11 +52,7 @@ func runProve(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	if err != nil {
 		return err
 	}
-	log := newLogger(stderr)
-	if opt.Archive, err = node.OpenStore(cfg, dir, log); err != nil {
-		return err
-	}
-	if opt.Checkpoints, err = node.OpenCheckpointStore(cfg, dir, opt.Archive, log); err != nil {
+	if opt.Archive, opt.Checkpoints, err = openArchive(cfg, dir, stderr); err != nil {
 		return err
 	}
 	p, err := verify.Prove(ctx, opt)

@@ -60,7 +60,10 @@ func runRoute(ctx context.Context, args []string, in io.Reader, stdout, stderr i
 	srv := &http.Server{Handler: api.Sidecar(n), ReadHeaderTimeout: 10 * time.Second}
 	defer srv.Close()
 	go srv.Serve(unix)
-	n.Start()
+	if err := n.Start(); err != nil {
+		n.Shutdown(context.Background())
+		return err
+	}
 	if *listen != "" {
 		ln, err := net.Listen("tcp", *listen)
 		if err != nil {

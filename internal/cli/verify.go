@@ -15,8 +15,10 @@ import (
 	"time"
 
 	"github.com/kansa-audit/kansa/internal/chain"
+	"github.com/kansa-audit/kansa/internal/config"
 	"github.com/kansa-audit/kansa/internal/merkle"
 	"github.com/kansa-audit/kansa/internal/node"
+	"github.com/kansa-audit/kansa/internal/objstore"
 	"github.com/kansa-audit/kansa/internal/verify"
 )
 
@@ -38,6 +40,7 @@ func runVerify(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	fs.Var(&witnessFiles, "checkpoint", "a signed checkpoint `file` kept elsewhere; the archive must extend it; repeatable")
 	statePath := fs.String("state", "", "`file` remembering the newest verified checkpoints and keys (default <data>/verify-state.json; \"none\" to remember nothing)")
 	format := fs.String("format", "table", "output: table or json")
+	acceptNew := fs.Bool("accept-new-keys", false, "trust keys stored beside the checkpoints since the last run (a key rotation you made)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: kansa verify [flags]\n\nChecks every archived file against its manifest's hashes and Merkle root,\nevery manifest against its writer's logs, and every log against its signed\ncheckpoints (docs/tamper-evidence.md). Exits 0 only when everything checks;\n1 names each problem.\n\nFlags:")
 		fs.PrintDefaults()
@@ -65,11 +68,7 @@ func runVerify(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	if err != nil {
 		return err
 	}
-	log := newLogger(stderr)
-	if opt.Archive, err = node.OpenStore(cfg, dir, log); err != nil {
-		return err
-	}
-	if opt.Checkpoints, err = node.OpenCheckpointStore(cfg, dir, opt.Archive, log); err != nil {
+	if opt.Archive, opt.Checkpoints, err = openArchive(cfg, dir, stderr); err != nil {
 		return err
 	}
 	for _, f := range keyFiles {
@@ -97,7 +96,11 @@ func runVerify(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 			stateKeys = append(stateKeys, v)
 		}
 	}
+	// Trust: the keys given with --key; else, on a first run, the keys
+	// stored beside the checkpoints; after it, the keys remembered, and a
+	// new stored key only with --accept-new-keys.
 	trusted := opt.Keys
+	var untrusted []string
 	if trusted == nil {
 		stored, err := chain.Keys(ctx, opt.Checkpoints)
 		if err != nil {
@@ -105,8 +108,12 @@ func runVerify(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 		}
 		trusted = stateKeys
 		for _, k := range stored {
-			if !slices.ContainsFunc(trusted, func(t *chain.Verifier) bool { return t.String() == k.String() }) {
+			switch {
+			case slices.ContainsFunc(trusted, func(t *chain.Verifier) bool { return t.String() == k.String() }):
+			case len(stateKeys) == 0 || *acceptNew:
 				trusted = append(trusted, k)
+			default:
+				untrusted = append(untrusted, k.String())
 			}
 		}
 		opt.Keys = trusted
@@ -149,9 +156,12 @@ func runVerify(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 		return err
 	}
 	took := time.Since(start)
-	for _, k := range trusted {
-		if !slices.ContainsFunc(stateKeys, func(t *chain.Verifier) bool { return t.String() == k.String() }) && len(st.Keys) > 0 && len(keyFiles) == 0 {
-			rep.Notes = append(rep.Notes, fmt.Sprintf("trusting key %s, first seen beside the checkpoints in this run (pin keys with --key)", k))
+	for _, k := range untrusted {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("key %s appeared beside the checkpoints after the last verify and is not trusted: checkpoints signed only by it fail; if it is a key rotation you made, run again with --accept-new-keys", k))
+	}
+	if len(stateKeys) == 0 && len(keyFiles) == 0 {
+		for _, k := range trusted {
+			rep.Notes = append(rep.Notes, fmt.Sprintf("trusting key %s, stored beside the checkpoints (first run; pin keys with --key)", k))
 		}
 	}
 	if *format == "json" {
@@ -179,10 +189,11 @@ func runVerify(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 		}
 		verdict := "OK"
 		if !rep.OK() {
-			verdict = fmt.Sprintf("FAILED: %d problems", len(rep.Problems))
+			verdict = "FAILED: " + count(len(rep.Problems), "problem")
 		}
-		fmt.Fprintf(stdout, "%s: %d manifests, %d files, %d events (%.1f MB) in %d logs, %d checkpoints, checked in %s (%.0f events/s, %.1f MB/s)\n",
-			verdict, rep.Manifests, rep.Files, rep.Events, float64(rep.Bytes)/1e6, rep.Logs, rep.Checkpoints,
+		fmt.Fprintf(stdout, "%s: %s, %s, %s (%.1f MB) in %s, %s, checked in %s (%.0f events/s, %.1f MB/s)\n",
+			verdict, count(rep.Manifests, "manifest"), count(rep.Files, "file"), count(int(rep.Events), "event"), float64(rep.Bytes)/1e6,
+			count(rep.Logs, "log"), count(rep.Checkpoints, "checkpoint"),
 			took.Round(time.Millisecond), float64(rep.Events)/took.Seconds(), float64(rep.Bytes)/1e6/took.Seconds())
 	}
 	if !rep.OK() {
@@ -210,6 +221,34 @@ func runVerify(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 		}
 	}
 	return nil
+}
+
+// openArchive opens the archive and checkpoint stores of a data directory
+// to read them, refusing a local archive that does not exist (a mistyped
+// --data must not verify as an empty archive).
+func openArchive(cfg config.Config, dir string, stderr io.Writer) (archive, checkpoints objstore.Store, err error) {
+	if cfg.Archive.S3.Bucket == "" {
+		loc := cfg.Archive.Location(dir)
+		if _, err := os.Stat(loc); err != nil {
+			return nil, nil, fmt.Errorf("no archive at %s (pass --data DIR, or --config FILE naming the archive)", loc)
+		}
+	}
+	log := newLogger(stderr)
+	if archive, err = node.OpenStore(cfg, dir, log); err != nil {
+		return nil, nil, err
+	}
+	if checkpoints, err = node.OpenCheckpointStore(cfg, dir, archive, log); err != nil {
+		return nil, nil, err
+	}
+	return archive, checkpoints, nil
+}
+
+// count is "1 file", "2 files".
+func count(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
 
 // verifyState is what kansa verify remembers between runs.

@@ -134,9 +134,6 @@ func Open(cfg config.Config, log *slog.Logger) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := n.openChain(); err != nil {
-		return nil, err
-	}
 	if err := os.MkdirAll(filepath.Join(dir, "sinks"), 0o755); err != nil {
 		return nil, err
 	}
@@ -200,7 +197,8 @@ func OpenCheckpointStore(cfg config.Config, dir string, archiveStore objstore.St
 }
 
 // openChain opens the writer's logs (rebuilt from its manifests when the
-// state file is missing), the signing key and the checkpoint store.
+// state file is missing), the signing key and the checkpoint store. Start
+// calls it: commands that only read a data directory leave all of it alone.
 func (n *Node) openChain() error {
 	st, found, err := chain.Open(filepath.Join(n.Dir, "chain.json"), n.WriterID)
 	if err != nil {
@@ -274,8 +272,12 @@ func (n *Node) batchers() []*batch.Batcher {
 	return []*batch.Batcher{n.Batcher}
 }
 
-// Start runs the batchers in the background until Shutdown.
-func (n *Node) Start() {
+// Start opens the logs and the signing key, then runs the batchers, the
+// checkpointer and retention in the background until Shutdown.
+func (n *Node) Start() error {
+	if err := n.openChain(); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 	bs := n.batchers()
@@ -295,6 +297,7 @@ func (n *Node) Start() {
 		}
 		n.runErr <- errors.Join(all...)
 	}()
+	return nil
 }
 
 // Shutdown makes everything accepted durable, delivers it as a final batch

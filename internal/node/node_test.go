@@ -51,7 +51,9 @@ func TestIndexSink(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer n.Shutdown(context.Background())
-	n.Start()
+	if err := n.Start(); err != nil {
+		t.Fatal(err)
+	}
 	var recs [][]byte
 	now := time.Now()
 	for i := range 20 {
@@ -144,7 +146,9 @@ func TestIndexedSearchEqualsScan(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer n.Shutdown(context.Background())
-	n.Start()
+	if err := n.Start(); err != nil {
+		t.Fatal(err)
+	}
 	evs, _ := ingestSynth(t, n, synth.New(synth.Config{Seed: 11, Events: 3000, Actors: 200, TargetsPerType: 100, Days: 5}))
 	ctx := context.Background()
 	scan := &search.Scan{WAL: n.WAL, Store: n.Store, Delivered: n.Batcher.Delivered}
@@ -265,7 +269,9 @@ func TestSQLEqualsBruteForce(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer n.Shutdown(context.Background())
-			n.Start()
+			if err := n.Start(); err != nil {
+				t.Fatal(err)
+			}
 			evs, _ := ingestSynth(t, n, synth.New(synth.Config{Seed: 12, Events: 2000, Actors: 100, TargetsPerType: 50, Days: 5}))
 			ctx := context.Background()
 			rng := rand.New(rand.NewPCG(4, 4))

@@ -47,7 +47,9 @@ func TestScanArchiveAndTail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n.Start()
+	if err := n.Start(); err != nil {
+		t.Fatal(err)
+	}
 	ingest(t, n, ev("a", "2024-08-01T00:00:00Z", "1"), ev("b", "2024-08-03T00:00:00Z", "1"), ev("c", "2024-08-02T00:00:00Z", "2"))
 	// Deliver them to the archive, then restart: a, b, c are archived.
 	if err := n.Shutdown(context.Background()); err != nil {

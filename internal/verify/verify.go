@@ -16,6 +16,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -139,8 +140,22 @@ func Verify(ctx context.Context, opt Options) (*Report, error) {
 	}
 	v := &verifier{opt: opt, rep: &Report{Newest: map[string]Witness{}}, listed: map[string]bool{},
 		roots: map[string]map[uint64]merkle.Hash{}, sizes: map[string]uint64{}}
+	// Manifests are read here rather than through archive.EveryManifest,
+	// so that one that does not parse is a problem named, not the end.
 	var ms []*archive.Manifest
-	err := archive.EveryManifest(ctx, opt.Archive, archive.ManifestPrefix, func(m *archive.Manifest) error {
+	err := opt.Archive.List(ctx, archive.ManifestPrefix, func(key string, _ int64) error {
+		data, err := opt.Archive.Get(ctx, key)
+		if err != nil {
+			return err
+		}
+		m := new(archive.Manifest)
+		if err := json.Unmarshal(data, m); err != nil || !strings.HasSuffix(key, ".json") || m.Version < 1 || m.Version > archive.ManifestVersion {
+			v.problem(key, "not a manifest kansa wrote (%v): a manifest was changed or an object forged", cmp.Or(err, fmt.Errorf("version %d", m.Version)))
+			return nil
+		}
+		if want := manifestKey(m); want != key {
+			v.problem(key, "holds the manifest of %s: a manifest was copied or moved", want)
+		}
 		ms = append(ms, m)
 		for _, f := range m.Files {
 			v.listed[f.Key] = true
@@ -224,11 +239,7 @@ func (v *verifier) logs(ms []*archive.Manifest, rs map[string]*archive.Retention
 				if prev != "" {
 					after = prev
 				}
-				which := fmt.Sprintf("leaves %d to %d are", f.Size, r.Entry.Index-1)
-				if r.Entry.Index-1 == f.Size {
-					which = fmt.Sprintf("leaf %d is", f.Size)
-				}
-				v.problem(origin, "%s missing: no manifest or retention record holds it (after %s, before %s); its batch's manifest was deleted", which, after, r.Object)
+				v.problem(origin, "%s missing: no manifest or retention record holds it (after %s, before %s); its batch's manifest was deleted", leafRange(f.Size, r.Entry.Index-1, true), after, r.Object)
 				break
 			}
 			leaf := merkle.LeafHash(r.Text)
@@ -255,6 +266,27 @@ func (v *verifier) logs(ms []*archive.Manifest, rs map[string]*archive.Retention
 	}
 }
 
+// plural is "1 leaf", "2 leaves".
+func plural(n uint64, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+// leafRange names leaves a to b: "leaf 3 is", "leaves 3 to 5 are" (with
+// the verb when verb is set).
+func leafRange(a, b uint64, verb bool) string {
+	s, is := fmt.Sprintf("leaves %d to %d", a, b), " are"
+	if a == b {
+		s, is = fmt.Sprintf("leaf %d", a), " is"
+	}
+	if verb {
+		s += is
+	}
+	return s
+}
+
 func short(h string) string { return h[:min(len(h), 12)] + "…" }
 
 var originRE = regexp.MustCompile(`^kansa/([^/]+)/(.+)$`)
@@ -271,6 +303,7 @@ func (v *verifier) checkpoints(ctx context.Context) error {
 	}
 	v.rep.Keys = keys
 	newest := map[string]uint64{}
+	failed := map[string]uint64{} // origin → the largest size of a checkpoint that failed
 	err := v.opt.Checkpoints.List(ctx, chain.CheckpointPrefix+"writer=", func(key string, _ int64) error {
 		writer, log, size, ok := chain.ParseCheckpointKey(key)
 		if !ok {
@@ -282,6 +315,12 @@ func (v *verifier) checkpoints(ctx context.Context) error {
 			return nil
 		}
 		v.rep.Checkpoints++
+		ok = false
+		defer func() {
+			if !ok {
+				failed[origin] = max(failed[origin], size)
+			}
+		}()
 		note, err := v.opt.Checkpoints.Get(ctx, key)
 		if err != nil {
 			return err
@@ -299,7 +338,7 @@ func (v *verifier) checkpoints(ctx context.Context) error {
 			v.problem(key, "signed for %s at size %d, stored as %s at size %d: a checkpoint was moved", c.Origin, c.Size, origin, size)
 			return nil
 		}
-		if v.checkHead(key, origin, c.Size, c.Root, "") && c.Size >= newest[origin] {
+		if ok = v.checkHead(key, origin, c.Size, c.Root, ""); ok && c.Size >= newest[origin] {
 			newest[origin] = c.Size
 			v.rep.Newest[origin] = Witness{Origin: origin, Size: c.Size, Root: c.Root, From: key}
 		}
@@ -312,9 +351,9 @@ func (v *verifier) checkpoints(ctx context.Context) error {
 		n := v.sizes[origin]
 		switch {
 		case newest[origin] == 0 && n > 0:
-			v.note("%s: none of its %d leaves is covered by a checkpoint yet (one is signed every checkpoints.interval and at shutdown)", origin, n)
+			v.note("%s: none of its %s is covered by a checkpoint yet (one is signed every checkpoints.interval and at shutdown)", origin, plural(n, "leaf", "leaves"))
 		case newest[origin] < n:
-			v.note("%s: leaves %d to %d are not yet covered by a checkpoint", origin, newest[origin], n-1)
+			v.note("%s: %s not yet covered by a checkpoint", origin, leafRange(newest[origin], n-1, true))
 		}
 	}
 	for _, w := range v.opt.Witnesses {
@@ -324,7 +363,9 @@ func (v *verifier) checkpoints(ctx context.Context) error {
 		if !v.checkHead(w.From, w.Origin, w.Size, w.Root, "witness ") {
 			continue
 		}
-		if newest[w.Origin] < w.Size {
+		// A stored checkpoint that failed above is the problem already
+		// named; otherwise one short of the witness is a rollback.
+		if newest[w.Origin] < w.Size && failed[w.Origin] < w.Size {
 			v.problem(w.Origin, "its newest stored checkpoint is at size %d, but %s holds one at size %d: the checkpoints were rolled back", newest[w.Origin], w.From, w.Size)
 		}
 	}
@@ -341,7 +382,7 @@ func (v *verifier) checkHead(object, origin string, size uint64, root merkle.Has
 		}
 	}
 	if size > n {
-		v.problem(object, "%scheckpoint covers %d leaves of %s, the archive's manifests hold %d: the batches of leaves %d to %d, or their manifests, were deleted (or the archive was rolled back)", what, size, origin, n, n, size-1)
+		v.problem(object, "%scheckpoint covers %s of %s, the archive's manifests hold %d: the batches of %s, or their manifests, were deleted (or the archive was rolled back)", what, plural(size, "leaf", "leaves"), origin, n, leafRange(n, size-1, false))
 		return false
 	}
 	if size == 0 {
@@ -541,8 +582,10 @@ func (v *verifier) unlisted(ctx context.Context, ms []*archive.Manifest) error {
 			return nil
 		}
 		if m := batchName.FindStringSubmatch(key); m != nil {
-			if first, _ := strconv.ParseUint(m[2], 10, 64); first > newest[m[1]] {
-				v.note("%s: not yet in a manifest (a batch being written, or one whose write failed and will be retried)", key)
+			// Batches are written one after the other: only the one after
+			// the writer's newest manifest can be under way.
+			if first, _ := strconv.ParseUint(m[2], 10, 64); first == newest[m[1]]+1 {
+				v.note("%s: not yet in a manifest (the writer's next batch being written, or one whose write failed and will be retried)", key)
 				return nil
 			}
 		}
