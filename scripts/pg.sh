@@ -11,7 +11,7 @@
 # stderr. The server listens on 127.0.0.1 on a free port, trusts every local
 # connection (user postgres, no password), keeps fsync on, runs with
 # wal_level=logical and loads pgaudit when it is installed. Its log is
-# DIR/postgres.log.
+# DIR/postgres.log. KANSA_PG_CONF adds lines to its postgresql.conf.
 #
 # Binaries: $KANSA_PG_BIN if set, else /usr/lib/postgresql/15/bin, else the
 # initdb on PATH, else the newest /usr/lib/postgresql/*/bin. When PostgreSQL
@@ -197,6 +197,10 @@ cmd_start() {
 		shared_preload_libraries = '$preload'
 		include 'port.conf'
 	EOF
+	# KANSA_PG_CONF: more settings for this cluster (a test's own logging, say).
+	if [ -n "${KANSA_PG_CONF:-}" ]; then
+		printf '%s\n' "$KANSA_PG_CONF" >>"$dir/data/postgresql.conf"
+	fi
 
 	# A port found free may be taken before the server binds it (another
 	# cluster starting at the same moment): then try another.

@@ -46,6 +46,7 @@ var commands = []command{
 	{"prove", "an inclusion proof of one event against a signed checkpoint", runProve},
 	{"verify-proof", "check a proof from kansa prove (no data directory needed)", runVerifyProof},
 	{"reconcile", "did we lose anything? received, archived, errors, dropped per source and day; seq gaps", runReconcile},
+	{"import", "backfill existing files: pgAudit server logs, AuditLoggable lines", runImport},
 	{"reindex", "rebuild the search index from the archive", runReindex},
 	{"wal", "WAL maintenance: kansa wal repair", runWAL},
 	{"version", "print the version", func(_ context.Context, _ []string, _ io.Reader, stdout, _ io.Writer) error {
