@@ -98,7 +98,6 @@ func splitFrom(s string) (host, port string) {
 
 // nextJSON: one object per line.
 func (r *Reader) nextJSON(e *Entry) error {
-	var fs []rawjson.Field
 	for {
 		l, start, err := r.line()
 		if err == io.ErrUnexpectedEOF {
@@ -107,17 +106,19 @@ func (r *Reader) nextJSON(e *Entry) error {
 		if err != nil {
 			return err
 		}
-		msgRaw, ok := rawjson.Get(l, "message")
-		if !ok || !bytes.HasPrefix(msgRaw, []byte(`"AUDIT: `)) {
-			continue
+		if !bytes.Contains(l, []byte(`"AUDIT: `)) {
+			continue // cheaply past the other entries
 		}
-		if fs, err = rawjson.Fields(fs[:0], l); err != nil {
+		if r.fields, err = rawjson.Fields(r.fields[:0], l); err != nil {
 			return fmt.Errorf("offset %d: %w", start, err)
+		}
+		if msgRaw, ok := rawjson.Lookup(r.fields, "message"); !ok || !bytes.HasPrefix(msgRaw, []byte(`"AUDIT: `)) {
+			continue
 		}
 		r.raw = append(r.raw[:0], l...)
 		*e = Entry{Offset: start, Raw: r.raw}
 		text := func(k string) string {
-			v, ok := rawjson.Lookup(fs, k)
+			v, ok := rawjson.Lookup(r.fields, k)
 			if !ok {
 				return ""
 			}

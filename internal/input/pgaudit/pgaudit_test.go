@@ -189,3 +189,43 @@ func BenchmarkStderr(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)*10000/b.Elapsed().Seconds(), "lines/s")
 }
+
+func benchFormat(b *testing.B, data []byte, f Format, lines int) {
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		r := NewReader(bytes.NewReader(data), 0, f, nil, nil)
+		r.Final()
+		var e Entry
+		for r.Next(&e) == nil {
+		}
+	}
+	b.ReportMetric(float64(b.N)*float64(lines)/b.Elapsed().Seconds(), "lines/s")
+}
+
+func BenchmarkCSV(b *testing.B) {
+	line := `2026-11-22 05:00:00.123 UTC,"app","shop",4242,"10.0.0.7:51234",6b02715e.6e72,3,"UPDATE",2026-11-22 04:59:00 UTC,3/7,0,LOG,00000,"AUDIT: SESSION,2,1,WRITE,UPDATE,TABLE,public.orders,""UPDATE orders SET status = 'shipped' WHERE id = 17"",<not logged>",,,,,,,,,"rails","client backend",,0` + "\n"
+	benchFormat(b, bytes.Repeat([]byte(line), 10000), CSV, 10000)
+}
+
+func BenchmarkJSON(b *testing.B) {
+	line := `{"timestamp":"2026-11-22 04:36:46.662 UTC","user":"app","dbname":"shop","pid":28274,"remote_host":"10.0.0.7","remote_port":35680,"session_id":"6b02715e.6e72","line_num":1,"ps":"UPDATE","session_start":"2026-11-22 04:36:46 UTC","vxid":"3/7","txid":725,"error_severity":"LOG","message":"AUDIT: SESSION,2,1,WRITE,UPDATE,TABLE,public.orders,\"UPDATE orders SET status = 'shipped' WHERE id = 17\",<not logged>","application_name":"rails","backend_type":"client backend","query_id":0}` + "\n"
+	benchFormat(b, bytes.Repeat([]byte(line), 10000), JSON, 10000)
+}
+
+// BenchmarkMap: an entry to an event and its JSON line, as import does.
+func BenchmarkMap(b *testing.B) {
+	p, _ := ParsePrefix(PrefixRDS)
+	line := []byte("2024-05-20 09:00:02 UTC:118.238.245.175(57617):postgres@hajimete_no_database:[1703]:LOG:  AUDIT: SESSION,2,1,WRITE,UPDATE,TABLE,public.orders,\"UPDATE orders SET status = 'shipped' WHERE id = 17\",<not logged>\n")
+	r := NewReader(bytes.NewReader(line), 0, Stderr, p, nil)
+	r.Final()
+	var e Entry
+	if err := r.Next(&e); err != nil {
+		b.Fatal(err)
+	}
+	var buf []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = Event(&e, "pgaudit:main", "default", "postgresql.log").AppendJSON(buf[:0])
+	}
+}

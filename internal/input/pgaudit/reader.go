@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kansa-audit/kansa/internal/rawjson"
 )
 
 // Format is how the server writes its log.
@@ -62,9 +64,10 @@ type Reader struct {
 	aheadOff int64
 	haveNext bool
 
-	raw   []byte
-	msg   []byte
-	final bool
+	raw    []byte
+	msg    []byte
+	fields []rawjson.Field // jsonlog
+	final  bool
 }
 
 // NewReader reads entries in format from r, whose first byte is at offset
@@ -233,8 +236,10 @@ func (r *Reader) parseTime(s string) time.Time {
 	if s == "" {
 		return time.Time{}
 	}
-	if ms, err := strconv.ParseFloat(s, 64); err == nil && !strings.Contains(s, "-") {
-		return time.UnixMicro(int64(ms * 1e6)).UTC() // %n
+	if !strings.ContainsAny(s, "-: ") {
+		if ms, err := strconv.ParseFloat(s, 64); err == nil {
+			return time.UnixMicro(int64(ms * 1e6)).UTC() // %n
+		}
 	}
 	for _, layout := range []string{"2006-01-02 15:04:05.000 MST", "2006-01-02 15:04:05 MST", "2006-01-02 15:04:05.000 -07", "2006-01-02 15:04:05 -07"} {
 		if t, err := time.ParseInLocation(layout, s, r.loc); err == nil {
