@@ -196,3 +196,98 @@ func TestImportAuditLoggable(t *testing.T) {
 		t.Fatalf("archive after two imports: %v\n%s", err, out)
 	}
 }
+
+// TestTailPgAudit: kansa serve follows a real PostgreSQL's log directory:
+// entries appear as statements run, across a log rotation and a SIGKILL
+// of kansa; nothing is lost, and the archive and its logs verify.
+func TestTailPgAudit(t *testing.T) {
+	needBinary(t)
+	dsn, dir := privatePG(t, strings.Join([]string{
+		"logging_collector = on",
+		"log_destination = 'stderr'",
+		"log_directory = 'log'",
+		"log_filename = 'postgresql-%Y%m%d-%H%M%S.log'",
+		"log_line_prefix = '%m [%p] %q%u@%d '",
+		"pgaudit.log = 'write, ddl'",
+	}, "\n"))
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	exec := func(q string) {
+		t.Helper()
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data := t.TempDir()
+	cfg := writeConfig(t, fmt.Sprintf("inputs:\n  pgaudit:\n    - name: main\n      dir: %s\n      log_line_prefix: '%%m [%%p] %%q%%u@%%d '\n      poll_interval: 50ms\nbatch:\n  max_interval: 200ms\n", filepath.Join(dir, "data", "log")))
+	srv := startServe(t, data, "--config", cfg)
+	// waitFor polls the server's search until it holds n statements of
+	// pgaudit:main (each INSERT here is one entry).
+	waitFor := func(s *server, n int) {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			out, _ := run(t, nil, "search", "--data", data, "--format", "json", "--limit", "0", "source:pgaudit:main")
+			if got := strings.Count(string(out), "\n"); got >= n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("waiting for %d pgaudit events\n%s", n, s.stderr.String())
+			}
+			time.Sleep(50 * time.Millisecond) // polling the server's answer
+		}
+	}
+	exec("CREATE TABLE t(id int)")
+	for i := range 20 {
+		exec(fmt.Sprintf("INSERT INTO t VALUES (%d)", i))
+	}
+	waitFor(srv, 21)
+
+	// Rotation: a new file (its name has the second in it).
+	for s := time.Now().Unix(); time.Now().Unix() == s; {
+		time.Sleep(10 * time.Millisecond) // the clock's next second, for a new file name
+	}
+	exec("SELECT pg_rotate_logfile()")
+	for i := 20; i < 40; i++ {
+		exec(fmt.Sprintf("INSERT INTO t VALUES (%d)", i))
+	}
+	waitFor(srv, 41)
+
+	// SIGKILL while statements are logged; the restart resumes at the
+	// checkpoint.
+	for i := 40; i < 60; i++ {
+		exec(fmt.Sprintf("INSERT INTO t VALUES (%d)", i))
+	}
+	srv.kill()
+	for i := 60; i < 80; i++ {
+		exec(fmt.Sprintf("INSERT INTO t VALUES (%d)", i))
+	}
+	srv = startServe(t, data, "--config", cfg)
+	waitFor(srv, 81)
+	srv.stop(t)
+
+	seen := map[string]bool{}
+	for _, e := range archivedEvents(t, filepath.Join(data, "archive")) {
+		if e.Source == "pgaudit:main" {
+			var m struct{ Pgaudit struct{ Statement string } }
+			json.Unmarshal(e.Meta, &m)
+			seen[m.Pgaudit.Statement] = true
+		}
+	}
+	for i := range 80 {
+		if q := fmt.Sprintf("INSERT INTO t VALUES (%d)", i); !seen[q] {
+			t.Fatalf("%q is not in the archive", q)
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "data", "log", "*.log"))
+	if len(files) < 2 {
+		t.Fatalf("log files %v: the rotation did not happen", files)
+	}
+	if out, err := run(t, nil, "verify", "--data", data); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+}

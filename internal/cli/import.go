@@ -300,6 +300,13 @@ func (imp *importer) file(ctx context.Context, path, ledgerPath string) error {
 				offset = fi.Size()
 				break
 			}
+			var bad *pgaudit.EntryError
+			if errors.As(err, &bad) {
+				if err := add(nil, bad.Err, bad.Raw, r.Offset()); err != nil {
+					return err
+				}
+				continue
+			}
 			if err != nil {
 				return fmt.Errorf("%s: %w", path, err)
 			}

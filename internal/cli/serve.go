@@ -60,6 +60,10 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		n.Shutdown(context.Background())
 		return err
 	}
+	if err := n.StartInputs(); err != nil {
+		n.Shutdown(context.Background())
+		return err
+	}
 	srv := &http.Server{Handler: api.New(n), ReadHeaderTimeout: 10 * time.Second, ErrorLog: nil}
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(tcp) }()

@@ -21,6 +21,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/kansa-audit/kansa/internal/archive"
+	"github.com/kansa-audit/kansa/internal/input/pgaudit"
 	"github.com/kansa-audit/kansa/internal/objstore/s3store"
 	"github.com/kansa-audit/kansa/internal/route"
 )
@@ -47,6 +48,14 @@ type Config struct {
 	Index   Index        `yaml:"index"`
 
 	Checkpoints Checkpoints `yaml:"checkpoints"`
+	Inputs      Inputs      `yaml:"inputs"`
+}
+
+// Inputs are what kansa serve reads beside HTTP.
+type Inputs struct {
+	// PgAudit follows PostgreSQL log directories for pgAudit entries
+	// (docs/pgaudit.md).
+	PgAudit []pgaudit.Config `yaml:"pgaudit"`
 }
 
 // Server is `kansa serve`.
@@ -299,6 +308,27 @@ func (c *Config) Validate() error {
 	}
 	if c.Batch.MaxInterval <= 0 || c.Batch.MaxBytes <= 0 {
 		return errors.New("batch.max_bytes and batch.max_interval must be positive")
+	}
+	names := map[string]bool{}
+	for _, in := range c.Inputs.PgAudit {
+		if in.Name == "" || in.Dir == "" {
+			return errors.New("inputs.pgaudit: each needs a name and a dir")
+		}
+		if names[in.Name] {
+			return fmt.Errorf("inputs.pgaudit: two inputs named %q", in.Name)
+		}
+		names[in.Name] = true
+		if _, err := pgaudit.ParseFormat(in.Format); err != nil {
+			return fmt.Errorf("inputs.pgaudit %s: %w", in.Name, err)
+		}
+		if in.LogLinePrefix != "" {
+			if _, err := pgaudit.ParsePrefix(in.LogLinePrefix); err != nil {
+				return fmt.Errorf("inputs.pgaudit %s: %w", in.Name, err)
+			}
+		}
+		if _, err := archive.LoadLocation(in.LogTimezone); err != nil {
+			return fmt.Errorf("inputs.pgaudit %s: log_timezone: %w", in.Name, err)
+		}
 	}
 	if c.Archive.RetentionDays < 0 {
 		return errors.New("archive.retention_days must be 0 (keep everything) or positive")

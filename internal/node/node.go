@@ -62,6 +62,7 @@ type Node struct {
 	Ingest       *Ingester
 
 	lock      *os.File
+	inputs    inputs
 	cancel    context.CancelFunc
 	runErr    chan error
 	closeOnce sync.Once
@@ -306,6 +307,7 @@ func (n *Node) Start() error {
 func (n *Node) Shutdown(ctx context.Context) error {
 	n.closeOnce.Do(func() {
 		var errs []error
+		n.stopInputs()
 		if n.Ingest != nil && n.Ingest.hasDrops.Load() && !n.Ingest.flushDrops() {
 			if err := n.Ingest.saveDrops(); err != nil {
 				errs = append(errs, fmt.Errorf("records dropped under wal.when_full: drop could be neither recorded (the WAL is full) nor kept for the next start: %w", err))

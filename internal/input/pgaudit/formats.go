@@ -79,7 +79,7 @@ func (r *Reader) nextCSV(e *Entry) error {
 		e.Host, e.Port = splitFrom(fs[csvFrom])
 		e.Time = r.parseTime(fs[csvTime])
 		if err := parseAudit([]byte(fs[csvMessage][len("AUDIT: "):]), e); err != nil {
-			return fmt.Errorf("offset %d: %w", start, err)
+			return &EntryError{start, r.raw, err}
 		}
 		return nil
 	}
@@ -133,7 +133,7 @@ func (r *Reader) nextJSON(e *Entry) error {
 		e.Time = r.parseTime(text("timestamp"))
 		msg := text("message")
 		if err := parseAudit([]byte(msg[len("AUDIT: "):]), e); err != nil {
-			return fmt.Errorf("offset %d: %w", start, err)
+			return &EntryError{start, r.raw, err}
 		}
 		return nil
 	}

@@ -125,6 +125,17 @@ func (r *Reader) line() ([]byte, int64, error) {
 	return b, start, nil
 }
 
+// EntryError is an AUDIT entry that does not parse. The reader has moved
+// past it: the caller sends Raw to the error output and goes on.
+type EntryError struct {
+	Offset int64
+	Raw    []byte // valid until the next call
+	Err    error
+}
+
+func (e *EntryError) Error() string { return fmt.Sprintf("offset %d: %v", e.Offset, e.Err) }
+func (e *EntryError) Unwrap() error { return e.Err }
+
 // ErrPartial: the stream ends inside an entry; tailing reads it again from
 // Offset once more is written.
 var ErrPartial = errors.New("log ends inside an entry")
@@ -201,7 +212,7 @@ func (r *Reader) nextStderr(e *Entry) error {
 			Session: f.session, PID: atoi64(f.pid), LineNum: atoi64(f.lineNum)}
 		e.Time = r.parseTime(f.time)
 		if err := parseAudit(r.msg[len("AUDIT: "):], e); err != nil {
-			return fmt.Errorf("offset %d: %w", start, err)
+			return &EntryError{start, r.raw, err}
 		}
 		return nil
 	}

@@ -1,0 +1,101 @@
+package node
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/kansa-audit/kansa/internal/archive"
+	"github.com/kansa-audit/kansa/internal/event"
+	"github.com/kansa-audit/kansa/internal/input/pgaudit"
+)
+
+// inputs are the inputs kansa serve runs beside HTTP: pgAudit tailers.
+type inputs struct {
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// StartInputs starts the configured inputs (inputs.pgaudit) after Start.
+// Shutdown stops them before the final batch.
+func (n *Node) StartInputs() error {
+	var tailers []*pgaudit.Tailer
+	for _, c := range n.Config.Inputs.PgAudit {
+		loc, err := archive.LoadLocation(c.LogTimezone)
+		if err != nil {
+			return err
+		}
+		t, err := pgaudit.NewTailer(c, n.Config.Tenant, filepath.Join(n.Dir, "inputs"), &ingestAppender{in: n.Ingest},
+			n.Log.With("input", "pgaudit:"+c.Name), loc)
+		if err != nil {
+			return err
+		}
+		tailers = append(tailers, t)
+	}
+	if len(tailers) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n.inputs.cancel = cancel
+	for _, t := range tailers {
+		n.inputs.wg.Go(func() {
+			// An input that fails (a log directory not readable yet) is
+			// started again, backing off to a minute.
+			wait := time.Second
+			for {
+				err := t.Run(ctx)
+				if ctx.Err() != nil {
+					return
+				}
+				n.Log.Error("input failed; starting it again", "input", t.Source(), "err", err, "in", wait)
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(wait):
+				}
+				wait = min(2*wait, time.Minute)
+			}
+		})
+	}
+	return nil
+}
+
+// stopInputs ends the inputs and waits for them.
+func (n *Node) stopInputs() {
+	if n.inputs.cancel != nil {
+		n.inputs.cancel()
+		n.inputs.wg.Wait()
+	}
+}
+
+// ingestAppender is pgaudit.Appender over the node's Ingester: inputs
+// that follow files wait for room in the WAL (the file keeps what waits).
+type ingestAppender struct {
+	in  *Ingester
+	buf []byte
+}
+
+func (a *ingestAppender) Append(ctx context.Context, evs []*event.Event, bad []pgaudit.Bad, source, tenant string, received time.Time) (uint64, error) {
+	recs := make([][]byte, 0, len(evs)+len(bad))
+	a.buf = a.buf[:0]
+	var ends []int
+	for _, ev := range evs {
+		a.buf = AppendEvent(a.buf, ev, received)
+		ends = append(ends, len(a.buf))
+	}
+	for _, b := range bad {
+		a.buf = a.in.AppendReject(a.buf, b.Err, b.Line, source, tenant, received)
+		ends = append(ends, len(a.buf))
+	}
+	start := 0
+	for _, end := range ends {
+		recs = append(recs, a.buf[start:end])
+		start = end
+	}
+	return a.in.Append(ctx, recs, Block)
+}
+
+func (a *ingestAppender) Sync(ctx context.Context, last uint64, events int) error {
+	return a.in.Sync(ctx, last, events)
+}
