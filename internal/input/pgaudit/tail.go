@@ -195,6 +195,11 @@ func (t *Tailer) Run(ctx context.Context) error {
 		if len(files) > 0 {
 			newer := i+1 < len(files)
 			fi, err := os.Stat(filepath.Join(t.cfg.Dir, pos.File))
+			if err == nil && pos.Offset > fi.Size() {
+				// Truncated in place (log_truncate_on_rotation): a new log.
+				t.log.Warn("the log file is shorter than the position read; reading it from the start", "file", pos.File, "offset", pos.Offset, "size", fi.Size())
+				pos.Offset, lastSize = 0, -1
+			}
 			if err == nil {
 				// The last entry is whole when the file was rotated or has
 				// not grown since the last look.
