@@ -291,3 +291,32 @@ func TestTailPgAudit(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out)
 	}
 }
+
+// TestImportCloudTrail: a downloaded bucket tree, gzipped; each record one
+// event, the digest file skipped, a second run archives nothing more.
+func TestImportCloudTrail(t *testing.T) {
+	needBinary(t)
+	tree := t.TempDir()
+	logs := filepath.Join(tree, "AWSLogs/123456789012/CloudTrail/ap-northeast-1/2024/10/12")
+	digests := filepath.Join(tree, "AWSLogs/123456789012/CloudTrail-Digest/ap-northeast-1/2024/10/12")
+	os.MkdirAll(logs, 0o755)
+	os.MkdirAll(digests, 0o755)
+	gz, err := os.ReadFile("../../../shared/testdata/cloudtrail/123456789012_CloudTrail_ap-northeast-1_20241012T0000Z_sample.json.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(logs, "123456789012_CloudTrail_ap-northeast-1_20241012T0000Z_sample.json.gz"), gz, 0o644)
+	os.WriteFile(filepath.Join(digests, "123456789012_CloudTrail-Digest_ap-northeast-1_x.json.gz"), gz, 0o644)
+	data := t.TempDir()
+	out, err := run(t, nil, "import", "--data", data, "--format", "cloudtrail", tree)
+	if err != nil || !strings.HasPrefix(string(out), "imported 3 events from 1 files") || !strings.Contains(string(out), "1 CloudTrail digest files skipped") {
+		t.Fatalf("%v %s", err, out)
+	}
+	if out, err = run(t, nil, "import", "--data", data, "--format", "cloudtrail", tree); err != nil || !strings.HasPrefix(string(out), "imported 0 events from 0 files (1 skipped") {
+		t.Fatalf("second run: %v %s", err, out)
+	}
+	out, err = run(t, nil, "search", "--data", data, "--format", "json", "--limit", "0", "actor:AWS::IAM::User:*")
+	if err != nil || !strings.Contains(string(out), `"action":"ConsoleLogin"`) || strings.Count(string(out), "\n") != 1 {
+		t.Fatalf("search: %v\n%s", err, out)
+	}
+}

@@ -11,10 +11,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/kansa-audit/kansa/internal/archive"
 	"github.com/kansa-audit/kansa/internal/event"
+	"github.com/kansa-audit/kansa/internal/input/cloudtrail"
 	"github.com/kansa-audit/kansa/internal/input/pgaudit"
 	"github.com/kansa-audit/kansa/internal/mapping"
 	"github.com/kansa-audit/kansa/internal/node"
@@ -27,6 +29,7 @@ var importFormats = map[string]string{
 	"pgaudit-csv":   "a PostgreSQL csvlog, pgAudit entries",
 	"pgaudit-json":  "a PostgreSQL jsonlog, pgAudit entries",
 	"auditloggable": "AuditLoggable JSON lines (and kansa.audit/v1 lines)",
+	"cloudtrail":    "CloudTrail log files (.json or .json.gz, a downloaded bucket tree); digest files are skipped",
 }
 
 // importLedger is <data>/imports.json: for each file, how far it was
@@ -62,7 +65,7 @@ func runImport(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	}
 	if _, ok := importFormats[*format]; !ok {
 		fs.Usage()
-		return &exitError{2, fmt.Errorf("--format %q: want pgaudit, pgaudit-csv, pgaudit-json or auditloggable", *format)}
+		return &exitError{2, fmt.Errorf("--format %q: want pgaudit, pgaudit-csv, pgaudit-json, auditloggable or cloudtrail", *format)}
 	}
 	if len(paths) == 0 {
 		fs.Usage()
@@ -75,7 +78,7 @@ func runImport(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	imp := &importer{format: *format, source: *source, tenant: firstOf(*tenant, cfg.Tenant), stderr: stderr}
 	if imp.source == "" {
 		imp.source = "import"
-		if *format != "auditloggable" {
+		if strings.HasPrefix(*format, "pgaudit") {
 			imp.source = "pgaudit:import"
 		}
 	}
@@ -141,6 +144,9 @@ func runImport(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	}
 	fmt.Fprintf(stdout, "imported %d events from %d files (%d skipped as already imported; %d lines to the error output) in %s\n",
 		imp.events, imp.done, imp.skipped, imp.rejects, time.Since(start).Round(time.Millisecond))
+	if imp.digests > 0 {
+		fmt.Fprintf(stdout, "%d CloudTrail digest files skipped (they hold hashes, not events)\n", imp.digests)
+	}
 	return nil
 }
 
@@ -159,7 +165,7 @@ type importer struct {
 	ledger                 importLedger
 	stderr                 io.Writer
 	events, rejects        int64
-	done, skipped          int
+	done, skipped, digests int
 	last                   uint64
 	lastShown              time.Time
 }
@@ -261,6 +267,32 @@ func (imp *importer) file(ctx context.Context, path, ledgerPath string) error {
 	// written in when buf grows).
 	buf = make([]byte, 0, 8<<20)
 	switch imp.format {
+	case "cloudtrail":
+		if cloudtrail.IsDigest(filepath.ToSlash(abs)) {
+			imp.digests++
+			return nil
+		}
+		raw, err := io.ReadAll(f)
+		if err != nil {
+			return err
+		}
+		data, err := cloudtrail.Decompress(raw)
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		err = cloudtrail.Records(data, func(i int, r []byte) error {
+			ev, err := cloudtrail.Event(r, filepath.ToSlash(path), i, imp.tenant)
+			if imp.source != "import" && ev != nil {
+				ev.Source = imp.source
+			}
+			return add(ev, err, r, 0)
+		})
+		if err != nil {
+			// A file that is not CloudTrail's goes to the error output whole.
+			if err := add(nil, fmt.Errorf("not a CloudTrail log file: %w", err), raw, 0); err != nil {
+				return err
+			}
+		}
 	case "auditloggable":
 		br := bufio.NewReaderSize(f, 1<<20)
 		off := rec.Offset
