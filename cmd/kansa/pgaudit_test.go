@@ -320,3 +320,58 @@ func TestImportCloudTrail(t *testing.T) {
 		t.Fatalf("search: %v\n%s", err, out)
 	}
 }
+
+// TestImportAudited: the audited gem's audits table from a real
+// PostgreSQL, audited_changes as the gem's YAML text and as jsonb; a second
+// run copies only the rows added since.
+func TestImportAudited(t *testing.T) {
+	needBinary(t)
+	dsn, _ := privatePG(t, "")
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, q := range []string{
+		`CREATE TABLE audits (id bigserial primary key, auditable_id bigint, auditable_type varchar, associated_id bigint, associated_type varchar,
+			user_id bigint, user_type varchar, username varchar, action varchar, audited_changes text, version integer DEFAULT 0,
+			comment varchar, remote_address varchar, request_uuid varchar, created_at timestamp)`,
+		`CREATE TABLE audits_json (LIKE audits INCLUDING ALL)`,
+		`ALTER TABLE audits_json ALTER COLUMN audited_changes TYPE jsonb USING audited_changes::jsonb`,
+		`INSERT INTO audits (auditable_id, auditable_type, user_id, user_type, action, audited_changes, version, remote_address, request_uuid, created_at) VALUES
+			(17, 'Order', 42, 'User', 'create', E'---\nstatus: paid\ntotal: !ruby/object:BigDecimal 18:0.1e2\n', 1, '192.0.2.1', 'req-1', '2024-08-06 09:00:00'),
+			(17, 'Order', 42, 'User', 'update', E'---\nstatus:\n- paid\n- shipped\n', 2, '192.0.2.1', 'req-2', '2024-08-06 10:00:00'),
+			(17, 'Order', NULL, NULL, 'destroy', E'---\nstatus: shipped\n', 3, NULL, NULL, '2024-08-07 10:00:00')`,
+		`INSERT INTO audits_json (auditable_id, auditable_type, username, action, audited_changes, version, created_at) VALUES
+			(5, 'Admin::Setting', 'ops', 'update', '{"value": ["a", "b"]}', 2, '2024-08-06 11:00:00')`,
+	} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%v: %s", err, q)
+		}
+	}
+	data := t.TempDir()
+	for _, table := range []string{"audits", "audits_json"} {
+		if out, err := run(t, nil, "import", "--data", data, "--format", "audited", "--table", table, dsn); err != nil {
+			t.Fatalf("%v %s", err, out)
+		}
+	}
+	out, err := run(t, nil, "history", "--data", data, "--format", "json", "Order:17")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != 3 || !strings.Contains(lines[0], `"action":"delete"`) || !strings.Contains(lines[1], `"changes":{"status":["paid","shipped"]}`) ||
+		!strings.Contains(lines[2], `"total":"18:0.1e2"`) || !strings.Contains(lines[2], `"request_id":"req-1"`) {
+		t.Fatalf("Order:17's history:\n%s", out)
+	}
+	if out, err := run(t, nil, "search", "--data", data, "--format", "json", "target:Admin::Setting:5"); err != nil || !strings.Contains(string(out), `"changes":{"value": ["a", "b"]}`) || !strings.Contains(string(out), `"actor":{"type":"User","id":"ops"`) {
+		t.Fatalf("jsonb changes: %v\n%s", err, out)
+	}
+	if _, err := conn.Exec(ctx, `INSERT INTO audits (auditable_id, auditable_type, action, audited_changes, created_at) VALUES (18, 'Order', 'create', E'---\nstatus: new\n', '2024-08-08 00:00:00')`); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := run(t, nil, "import", "--data", data, "--format", "audited", dsn); err != nil || !strings.HasPrefix(string(out), "imported 1 events") {
+		t.Fatalf("second run: %v %s", err, out)
+	}
+}

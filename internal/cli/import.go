@@ -14,8 +14,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/kansa-audit/kansa/internal/archive"
 	"github.com/kansa-audit/kansa/internal/event"
+	"github.com/kansa-audit/kansa/internal/input/audited"
 	"github.com/kansa-audit/kansa/internal/input/cloudtrail"
 	"github.com/kansa-audit/kansa/internal/input/pgaudit"
 	"github.com/kansa-audit/kansa/internal/mapping"
@@ -30,6 +33,7 @@ var importFormats = map[string]string{
 	"pgaudit-json":  "a PostgreSQL jsonlog, pgAudit entries",
 	"auditloggable": "AuditLoggable JSON lines (and kansa.audit/v1 lines)",
 	"cloudtrail":    "CloudTrail log files (.json or .json.gz, a downloaded bucket tree); digest files are skipped",
+	"audited":       "the audited gem's audits table: give a PostgreSQL connection string instead of a path (--table to name another table)",
 }
 
 // importLedger is <data>/imports.json: for each file, how far it was
@@ -51,6 +55,7 @@ func runImport(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	tz := fs.String("log-timezone", "UTC", "the server's log_timezone, to read zone abbreviations in log times")
 	source := fs.String("source", "", "stamped on the events (default pgaudit:import or import)")
 	tenant := fs.String("tenant", "", "stamped on events without a tenant (default: the config's tenant)")
+	table := fs.String("table", "audits", "the audited gem's table (--format audited)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: kansa import --format FORMAT [flags] PATH…\n\nReads existing files (folders are walked, in name order) through kansa's\nmappings into the archive, and exits 0 once every event read is archived.\nRunning it again skips what was imported and resumes what was not\n(<data>/imports.json); event ids come from each entry's file and position,\nso nothing is archived twice.\n\nFormats:")
 		for _, k := range slices.Sorted(maps.Keys(importFormats)) {
@@ -65,7 +70,7 @@ func runImport(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	}
 	if _, ok := importFormats[*format]; !ok {
 		fs.Usage()
-		return &exitError{2, fmt.Errorf("--format %q: want pgaudit, pgaudit-csv, pgaudit-json, auditloggable or cloudtrail", *format)}
+		return &exitError{2, fmt.Errorf("--format %q: want pgaudit, pgaudit-csv, pgaudit-json, auditloggable, cloudtrail or audited", *format)}
 	}
 	if len(paths) == 0 {
 		fs.Usage()
@@ -81,6 +86,9 @@ func runImport(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 		if strings.HasPrefix(*format, "pgaudit") {
 			imp.source = "pgaudit:import"
 		}
+		if *format == "audited" {
+			imp.source = "audited:import"
+		}
 	}
 	if *format == "pgaudit" {
 		if imp.prefix, err = pgaudit.ParsePrefix(*prefix); err != nil {
@@ -92,6 +100,10 @@ func runImport(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	}
 	var files []string
 	for _, p := range paths {
+		if *format == "audited" {
+			files = append(files, p) // connection strings
+			continue
+		}
 		err := filepath.WalkDir(p, func(path string, d os.DirEntry, err error) error {
 			if err != nil {
 				return err
@@ -126,7 +138,12 @@ func runImport(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	start := time.Now()
 	var runErr error
 	for _, f := range files {
-		if runErr = imp.file(ctx, f, ledgerPath); runErr != nil {
+		if *format == "audited" {
+			runErr = imp.audited(ctx, f, *table, ledgerPath)
+		} else {
+			runErr = imp.file(ctx, f, ledgerPath)
+		}
+		if runErr != nil {
 			break
 		}
 	}
@@ -357,4 +374,67 @@ func (imp *importer) file(ctx context.Context, path, ledgerPath string) error {
 	data, _ := json.MarshalIndent(imp.ledger, "", " ")
 	imp.done++
 	return objstore.WriteFile(ledgerPath, data)
+}
+
+// audited copies an audited gem's table from PostgreSQL, in pages by id;
+// the ledger keeps the last id whose event is durable, so a second run
+// copies only rows added since.
+func (imp *importer) audited(ctx context.Context, dsn, table, ledgerPath string) error {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return &exitError{2, fmt.Errorf("--format audited wants a PostgreSQL connection string: %w", err)}
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	// The ledger's key names the database and table, not the password.
+	key := fmt.Sprintf("audited postgres://%s@%s:%d/%s %s", cfg.User, cfg.Host, cfg.Port, cfg.Database, table)
+	rec := imp.ledger[key]
+	r, err := audited.NewReader(ctx, conn, table, rec.Offset)
+	if err != nil {
+		return err
+	}
+	received := time.Now()
+	for {
+		rows, err := r.Next(ctx, 2000)
+		if err != nil {
+			return err
+		}
+		if len(rows) == 0 {
+			break
+		}
+		var buf []byte
+		recs := make([][]byte, 0, len(rows))
+		for i := range rows {
+			start := len(buf)
+			ev, err := audited.Event(&rows[i], table, imp.source, imp.tenant)
+			if err != nil {
+				line, _ := json.Marshal(rows[i])
+				buf = imp.n.Ingest.AppendReject(buf, err, line, imp.source, imp.tenant, received)
+				imp.rejects++
+			} else {
+				buf = node.AppendEvent(buf, ev, received)
+				imp.events++
+			}
+			recs = append(recs, buf[start:len(buf):len(buf)])
+		}
+		last, err := imp.n.Ingest.Append(ctx, recs, node.Block)
+		if err != nil {
+			return err
+		}
+		if err := imp.n.Ingest.Sync(ctx, last, 0); err != nil {
+			return err
+		}
+		imp.last = last
+		imp.ledger[key] = importedFile{Offset: r.LastID, Format: "audited"}
+		data, _ := json.MarshalIndent(imp.ledger, "", " ")
+		if err := objstore.WriteFile(ledgerPath, data); err != nil {
+			return err
+		}
+		imp.progress(false)
+	}
+	imp.done++
+	return nil
 }
