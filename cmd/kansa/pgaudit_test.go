@@ -173,7 +173,7 @@ func TestImportPgAudit(t *testing.T) {
 // stopped, nothing archived twice.
 func TestImportAuditLoggable(t *testing.T) {
 	needBinary(t)
-	line, err := os.ReadFile("../../../shared/testdata/auditloggable/line.json")
+	line, err := os.ReadFile("../../internal/mapping/testdata/line.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +301,7 @@ func TestImportCloudTrail(t *testing.T) {
 	digests := filepath.Join(tree, "AWSLogs/123456789012/CloudTrail-Digest/ap-northeast-1/2024/10/12")
 	os.MkdirAll(logs, 0o755)
 	os.MkdirAll(digests, 0o755)
-	gz, err := os.ReadFile("../../../shared/testdata/cloudtrail/123456789012_CloudTrail_ap-northeast-1_20241012T0000Z_sample.json.gz")
+	gz, err := os.ReadFile("../../internal/input/cloudtrail/testdata/123456789012_CloudTrail_ap-northeast-1_20241012T0000Z_sample.json.gz")
 	if err != nil {
 		t.Fatal(err)
 	}

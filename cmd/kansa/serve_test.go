@@ -29,9 +29,9 @@ func TestServeIngestSearchAndShutdown(t *testing.T) {
 	needBinary(t)
 	data := t.TempDir()
 	s := startServe(t, data) // default 300 s batches: only SIGTERM cuts this one
-	line, err := os.ReadFile("../../../shared/testdata/auditloggable/line.json")
+	line, err := os.ReadFile("../../internal/mapping/testdata/line.json")
 	if err != nil {
-		line = []byte(`{"timestamp":"2024-08-06T18:00:59.981+09:00","record":{"auditable":{"id":1,"type":"ModelType"},"user":{"id":1,"type":"Admin::Account"},"action":"update","changes":"{\"name\":[\"xxx\",\"yyy\"]}","remote_address":"xxx.xxx.xxx.x","request_uuid":"xxxxxxxxxx"}}`)
+		t.Fatal(err)
 	}
 	body := strings.ReplaceAll(sdkEvent, "%q", `"acme"`) + "\nnot json\n" + string(bytes.TrimSpace(line)) + "\n"
 	code, resp, _ := post(t, s.url, body)

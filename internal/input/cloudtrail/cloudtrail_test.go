@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-const sampleDir = "../../../../shared/testdata/cloudtrail/"
+const sampleDir = "testdata/"
 
 func TestSample(t *testing.T) {
 	gz, err := os.ReadFile(sampleDir + "123456789012_CloudTrail_ap-northeast-1_20241012T0000Z_sample.json.gz")

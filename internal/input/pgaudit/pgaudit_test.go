@@ -40,7 +40,7 @@ func readAll(t *testing.T, data []byte, f Format, prefix string) []Entry {
 }
 
 func sample(t *testing.T, name string) []byte {
-	b, err := os.ReadFile("../../../../shared/testdata/pgaudit/" + name)
+	b, err := os.ReadFile("testdata/" + name)
 	if err != nil {
 		t.Fatal(err)
 	}
