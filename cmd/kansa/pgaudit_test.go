@@ -375,3 +375,131 @@ func TestImportAudited(t *testing.T) {
 		t.Fatalf("second run: %v %s", err, out)
 	}
 }
+
+// TestChangeCapture: kansa serve on a logical replication slot of a real
+// PostgreSQL. Row changes arrive joined with the application context sent
+// in their transaction; a rolled-back transaction gives nothing; after a
+// SIGKILL of kansa mid-stream every change is in the archive exactly once.
+func TestChangeCapture(t *testing.T) {
+	needBinary(t)
+	dsn, _ := privatePG(t, "")
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	exec := func(q string, args ...any) {
+		t.Helper()
+		if _, err := conn.Exec(ctx, q, args...); err != nil {
+			t.Fatalf("%v: %s", err, q)
+		}
+	}
+	exec("CREATE TABLE orders(id bigint primary key, status text, total numeric)")
+	exec("ALTER TABLE orders REPLICA IDENTITY FULL")
+	exec("CREATE TABLE notes(id int primary key, body text)")
+	exec("CREATE PUBLICATION kansa_pub FOR TABLE orders, notes")
+	data := t.TempDir()
+	cfg := writeConfig(t, fmt.Sprintf("inputs:\n  postgres:\n    - name: main\n      dsn: %q\n      publication: kansa_pub\n      status_interval: 100ms\nbatch:\n  max_interval: 200ms\n", dsn))
+	srv := startServe(t, data, "--config", cfg)
+	events := func() []map[string]any {
+		out, _ := run(t, nil, "search", "--data", data, "--format", "json", "--limit", "0", "source:pgcdc:main")
+		var evs []map[string]any
+		for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			var e map[string]any
+			if json.Unmarshal([]byte(l), &e) == nil {
+				evs = append(evs, e)
+			}
+		}
+		return evs
+	}
+	waitFor := func(s *server, n int) []map[string]any {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			if evs := events(); len(evs) >= n {
+				return evs
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("waiting for %d change events, have %d\n%s", n, len(events()), s.stderr.String())
+			}
+			time.Sleep(50 * time.Millisecond) // polling the server's answer
+		}
+	}
+	// Changes are captured from the slot's creation on: wait for it.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		var n int
+		conn.QueryRow(ctx, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'kansa_main'").Scan(&n)
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no replication slot\n%s", srv.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond) // polling the server's catalog
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`SELECT pg_logical_emit_message(true, 'kansa', '{"actor":{"type":"User","id":"42","name":"alice"},"request_id":"req-1","endpoint":"PATCH /orders/{id}","ip":"192.0.2.7"}')`,
+		"INSERT INTO orders VALUES (1, 'new', 9.90)",
+		"UPDATE orders SET status = 'paid' WHERE id = 1",
+	} {
+		if _, err := tx.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tx, _ = conn.Begin(ctx)
+	tx.Exec(ctx, "INSERT INTO orders VALUES (2, 'rolled back', 1)")
+	tx.Rollback(ctx)
+	exec("INSERT INTO notes VALUES (1, 'a')")
+	exec("UPDATE notes SET body = 'b' WHERE id = 1")
+	evs := waitFor(srv, 4)
+	byAction := map[string]map[string]any{}
+	for _, e := range evs {
+		tg := e["target"].(map[string]any)
+		byAction[fmt.Sprint(tg["type"], " ", e["action"])] = e
+		if tg["id"] == "2" {
+			t.Fatalf("a rolled-back insert was captured: %v", e)
+		}
+	}
+	up := byAction["public.orders update"]
+	if up == nil || fmt.Sprint(up["changes"]) != "map[status:[new paid]]" || fmt.Sprint(up["actor"]) != "map[id:42 name:alice type:User]" ||
+		fmt.Sprint(up["context"]) != "map[endpoint:PATCH /orders/{id} ip:192.0.2.7 request_id:req-1]" {
+		t.Fatalf("the order's update, joined with its context: %v", up)
+	}
+	if ins := byAction["public.orders create"]; ins == nil || fmt.Sprint(ins["changes"]) != "map[id:1 status:new total:9.9]" {
+		t.Fatalf("the order's insert: %v", ins)
+	}
+	if n := byAction["public.notes update"]; n == nil || fmt.Sprint(n["changes"]) != "map[body:b id:1]" || n["actor"] != nil {
+		t.Fatalf("a note's update, without REPLICA IDENTITY FULL and without context: %v", n)
+	}
+
+	// SIGKILL mid-stream, then a restart.
+	for i := 100; i < 150; i++ {
+		exec("INSERT INTO notes VALUES ($1, 'x')", i)
+	}
+	srv.kill()
+	for i := 150; i < 200; i++ {
+		exec("INSERT INTO notes VALUES ($1, 'x')", i)
+	}
+	srv = startServe(t, data, "--config", cfg)
+	waitFor(srv, 104)
+	srv.stop(t)
+	count := map[string]int{}
+	for _, e := range archivedEvents(t, filepath.Join(data, "archive")) {
+		if e.Source == "pgcdc:main" && e.Target.Table == "notes" && e.Action == "create" {
+			count[e.Target.ID]++
+		}
+	}
+	for i := 100; i < 200; i++ {
+		if c := count[fmt.Sprint(i)]; c != 1 {
+			t.Fatalf("note %d is in the archive %d times", i, c)
+		}
+	}
+}

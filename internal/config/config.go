@@ -22,6 +22,7 @@ import (
 
 	"github.com/kansa-audit/kansa/internal/archive"
 	"github.com/kansa-audit/kansa/internal/input/pgaudit"
+	"github.com/kansa-audit/kansa/internal/input/pgcdc"
 	"github.com/kansa-audit/kansa/internal/objstore/s3store"
 	"github.com/kansa-audit/kansa/internal/route"
 )
@@ -56,6 +57,9 @@ type Inputs struct {
 	// PgAudit follows PostgreSQL log directories for pgAudit entries
 	// (docs/pgaudit.md).
 	PgAudit []pgaudit.Config `yaml:"pgaudit"`
+	// Postgres captures committed row changes through logical replication
+	// (docs/pgcdc.md).
+	Postgres []pgcdc.Config `yaml:"postgres"`
 }
 
 // Server is `kansa serve`.
@@ -329,6 +333,15 @@ func (c *Config) Validate() error {
 		if _, err := archive.LoadLocation(in.LogTimezone); err != nil {
 			return fmt.Errorf("inputs.pgaudit %s: log_timezone: %w", in.Name, err)
 		}
+	}
+	for _, in := range c.Inputs.Postgres {
+		if in.Name == "" || in.DSN == "" || in.Publication == "" {
+			return errors.New("inputs.postgres: each needs a name, a dsn and a publication")
+		}
+		if names["postgres:"+in.Name] {
+			return fmt.Errorf("inputs.postgres: two inputs named %q", in.Name)
+		}
+		names["postgres:"+in.Name] = true
 	}
 	if c.Archive.RetentionDays < 0 {
 		return errors.New("archive.retention_days must be 0 (keep everything) or positive")

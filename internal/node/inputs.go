@@ -2,13 +2,19 @@ package node
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/kansa-audit/kansa/internal/archive"
 	"github.com/kansa-audit/kansa/internal/event"
+	"github.com/kansa-audit/kansa/internal/input"
 	"github.com/kansa-audit/kansa/internal/input/pgaudit"
+	"github.com/kansa-audit/kansa/internal/input/pgcdc"
+	"github.com/kansa-audit/kansa/internal/rawjson"
+	"github.com/kansa-audit/kansa/internal/record"
+	"github.com/kansa-audit/kansa/internal/wal"
 )
 
 // inputs are the inputs kansa serve runs beside HTTP: pgAudit tailers.
@@ -17,10 +23,16 @@ type inputs struct {
 	wg     sync.WaitGroup
 }
 
-// StartInputs starts the configured inputs (inputs.pgaudit) after Start.
-// Shutdown stops them before the final batch.
+// runner is an input's loop.
+type runner interface {
+	Run(ctx context.Context) error
+	Source() string
+}
+
+// StartInputs starts the configured inputs (inputs.pgaudit,
+// inputs.postgres) after Start. Shutdown stops them before the final batch.
 func (n *Node) StartInputs() error {
-	var tailers []*pgaudit.Tailer
+	var tailers []runner
 	for _, c := range n.Config.Inputs.PgAudit {
 		loc, err := archive.LoadLocation(c.LogTimezone)
 		if err != nil {
@@ -32,6 +44,16 @@ func (n *Node) StartInputs() error {
 			return err
 		}
 		tailers = append(tailers, t)
+	}
+	for _, c := range n.Config.Inputs.Postgres {
+		in, err := pgcdc.New(c, n.Config.Tenant, filepath.Join(n.Dir, "inputs"), &ingestAppender{in: n.Ingest}, n.Log.With("input", "pgcdc:"+c.Name))
+		if err != nil {
+			return err
+		}
+		in.LastInWAL = func() (string, error) { return n.lastOrigin(in.Source(), "end_lsn") }
+		n.Metrics.Gauge("kansa_pgcdc_slot_lag_bytes", "WAL the input's replication slot holds back on the database server (-1: not measured yet).",
+			func() float64 { return float64(in.Lag()) }, "input", in.Source())
+		tailers = append(tailers, in)
 	}
 	if len(tailers) == 0 {
 		return nil
@@ -61,6 +83,33 @@ func (n *Node) StartInputs() error {
 	return nil
 }
 
+// lastOrigin returns origin[key] of the newest event of source still in
+// the WAL, or "".
+func (n *Node) lastOrigin(source, key string) (string, error) {
+	var last string
+	err := n.WAL.Scan(n.WAL.First(), func(_ uint64, rec []byte) error {
+		if record.TypeOf(rec) != record.TypeEvent {
+			return nil
+		}
+		e, err := record.ParseEntry(rec)
+		if err != nil || string(e.Source) != source {
+			return err
+		}
+		if o, ok := rawjson.Get(e.Body, "origin"); ok {
+			if v, ok := rawjson.Get(o, key); ok {
+				if s, err := rawjson.Text(v); err == nil {
+					last = s
+				}
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, wal.ErrReleased) {
+		err = nil
+	}
+	return last, err
+}
+
 // stopInputs ends the inputs and waits for them.
 func (n *Node) stopInputs() {
 	if n.inputs.cancel != nil {
@@ -69,14 +118,14 @@ func (n *Node) stopInputs() {
 	}
 }
 
-// ingestAppender is pgaudit.Appender over the node's Ingester: inputs
+// ingestAppender is input.Appender over the node's Ingester: inputs
 // that follow files wait for room in the WAL (the file keeps what waits).
 type ingestAppender struct {
 	in  *Ingester
 	buf []byte
 }
 
-func (a *ingestAppender) Append(ctx context.Context, evs []*event.Event, bad []pgaudit.Bad, source, tenant string, received time.Time) (uint64, error) {
+func (a *ingestAppender) Append(ctx context.Context, evs []*event.Event, bad []input.Bad, source, tenant string, received time.Time) (uint64, error) {
 	recs := make([][]byte, 0, len(evs)+len(bad))
 	a.buf = a.buf[:0]
 	var ends []int

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kansa-audit/kansa/internal/event"
+	"github.com/kansa-audit/kansa/internal/input"
 	"github.com/kansa-audit/kansa/internal/objstore"
 )
 
@@ -36,19 +37,6 @@ type Config struct {
 	PollInterval time.Duration `yaml:"poll_interval"`
 }
 
-// Appender makes records durable (node's Ingester behind it): events, and
-// for each of bad a record of the error output.
-type Appender interface {
-	Append(ctx context.Context, events []*event.Event, bad []Bad, source, tenant string, received time.Time) (last uint64, err error)
-	Sync(ctx context.Context, last uint64, events int) error
-}
-
-// Bad is an entry that could not become an event, and why.
-type Bad struct {
-	Err  error
-	Line []byte
-}
-
 // position is the checkpoint: the file being read and how far its
 // entries are durable. Files that sort before it are done.
 type position struct {
@@ -68,13 +56,13 @@ type Tailer struct {
 	loc    *time.Location
 	source string
 	ckpt   string
-	app    Appender
+	app    input.Appender
 	log    *slog.Logger
 	now    func() time.Time
 }
 
 // NewTailer checks cfg. stateDir holds the checkpoint file.
-func NewTailer(cfg Config, tenant, stateDir string, app Appender, log *slog.Logger, loc *time.Location) (*Tailer, error) {
+func NewTailer(cfg Config, tenant, stateDir string, app input.Appender, log *slog.Logger, loc *time.Location) (*Tailer, error) {
 	if cfg.Name == "" || cfg.Dir == "" {
 		return nil, errors.New("inputs.pgaudit: name and dir are required")
 	}
@@ -249,7 +237,7 @@ func (t *Tailer) read(ctx context.Context, pos position, final bool) (position, 
 	}
 	total := 0
 	var evs []*event.Event
-	var bad []Bad
+	var bad []input.Bad
 	flush := func() error {
 		if len(evs)+len(bad) == 0 {
 			pos.Offset = r.Offset()
@@ -275,7 +263,7 @@ func (t *Tailer) read(ctx context.Context, pos position, final bool) (position, 
 		}
 		var bade *EntryError
 		if errors.As(err, &bade) {
-			bad = append(bad, Bad{bade.Err, append([]byte(nil), bade.Raw...)})
+			bad = append(bad, input.Bad{Err: bade.Err, Line: append([]byte(nil), bade.Raw...)})
 			continue
 		}
 		if err != nil {
@@ -283,7 +271,7 @@ func (t *Tailer) read(ctx context.Context, pos position, final bool) (position, 
 		}
 		ev := Event(&e, t.source, t.cfg.Tenant, pos.File)
 		if verr := ev.Validate(); verr != nil {
-			bad = append(bad, Bad{verr, append([]byte(nil), e.Raw...)})
+			bad = append(bad, input.Bad{Err: verr, Line: append([]byte(nil), e.Raw...)})
 		} else {
 			evs = append(evs, ev)
 		}
