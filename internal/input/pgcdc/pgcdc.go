@@ -215,6 +215,25 @@ func (in *Input) Run(ctx context.Context) error {
 	var cur *txn
 	confirmed := done
 	nextStatus := time.Now()
+	// Committed transactions wait in pending and are made durable together
+	// (one WAL sync, one checkpoint) when no more comes at once, or at
+	// groupEvents: many small transactions then cost one fsync.
+	var pending []*event.Event
+	var pendingEnd pglogrepl.LSN
+	var pendingSince time.Time
+	flush := func() error {
+		if pendingEnd <= done {
+			return nil
+		}
+		if err := in.durable(ctx, pending); err != nil {
+			return err
+		}
+		if err := in.save(pendingEnd); err != nil {
+			return err
+		}
+		done, confirmed, pending = pendingEnd, pendingEnd, pending[:0]
+		return nil
+	}
 	for {
 		if time.Now().After(nextStatus) {
 			if err := pglogrepl.SendStandbyStatusUpdate(ctx, conn, pglogrepl.StandbyStatusUpdate{WALWritePosition: confirmed, WALFlushPosition: confirmed, WALApplyPosition: confirmed}); err != nil {
@@ -226,7 +245,11 @@ func (in *Input) Run(ctx context.Context) error {
 			}
 			nextStatus = time.Now().Add(in.cfg.StatusInterval)
 		}
-		rctx, cancel := context.WithDeadline(ctx, nextStatus)
+		deadline := nextStatus
+		if pendingEnd > done {
+			deadline = pendingSince.Add(groupWait)
+		}
+		rctx, cancel := context.WithDeadline(ctx, deadline)
 		msg, err := conn.ReceiveMessage(rctx)
 		cancel()
 		if err != nil {
@@ -234,6 +257,9 @@ func (in *Input) Run(ctx context.Context) error {
 				return nil
 			}
 			if pgconn.Timeout(err) {
+				if err := flush(); err != nil {
+					return err
+				}
 				continue
 			}
 			return err
@@ -291,13 +317,16 @@ func (in *Input) Run(ctx context.Context) error {
 					cur = nil // durable before a restart: sent again, skipped
 					break
 				}
-				if err := in.commit(ctx, cur, m); err != nil {
-					return err
+				if pendingEnd <= done {
+					pendingSince = time.Now()
 				}
-				if err := in.save(m.TransactionEndLSN); err != nil {
-					return err
+				pending = append(pending, in.stamp(cur, m)...)
+				pendingEnd, cur = m.TransactionEndLSN, nil
+				if len(pending) >= groupEvents {
+					if err := flush(); err != nil {
+						return err
+					}
 				}
-				done, confirmed, cur = m.TransactionEndLSN, m.TransactionEndLSN, nil
 			}
 		}
 	}
@@ -416,12 +445,15 @@ func jsonValue(dst []byte, oid uint32, c *pglogrepl.TupleDataColumn) []byte {
 	return rawjson.AppendQuote(dst, s)
 }
 
-// commit stamps the transaction's events with its time, context and ids,
-// and makes them durable.
-func (in *Input) commit(ctx context.Context, t *txn, m *pglogrepl.CommitMessage) error {
-	if len(t.events) == 0 {
-		return nil
-	}
+// Grouping of committed transactions: at most groupEvents events, and a
+// transaction waits at most groupWait for others to join it.
+const (
+	groupEvents = 5000
+	groupWait   = 5 * time.Millisecond
+)
+
+// stamp gives the transaction's events their time, context and ids.
+func (in *Input) stamp(t *txn, m *pglogrepl.CommitMessage) []*event.Event {
 	for i, ev := range t.events {
 		ev.ID = event.DeriveID([]byte("pgcdc"), []byte(in.cfg.Slot), []byte(m.CommitLSN.String()), strconv.AppendInt(nil, int64(i), 10))
 		ev.Time = m.CommitTime.UTC().Truncate(time.Microsecond)
@@ -451,16 +483,24 @@ func (in *Input) commit(ctx context.Context, t *txn, m *pglogrepl.CommitMessage)
 			}
 		}
 	}
+	return t.events
+}
+
+// durable appends events to the WAL and waits for them to be synced.
+func (in *Input) durable(ctx context.Context, events []*event.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
 	var good []*event.Event
 	var bad []input.Bad
-	for _, ev := range t.events {
+	for _, ev := range events {
 		if err := ev.Validate(); err != nil {
 			bad = append(bad, input.Bad{Err: err, Line: ev.AppendJSON(nil)})
 			continue
 		}
 		good = append(good, ev)
 	}
-	last, err := in.app.Append(ctx, good, bad, in.source, in.cfg.Tenant, t.received)
+	last, err := in.app.Append(ctx, good, bad, in.source, in.cfg.Tenant, time.Now())
 	if err != nil {
 		return err
 	}
