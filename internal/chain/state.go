@@ -173,13 +173,7 @@ func (s *State) Append(first, last uint64, leaves []archive.Leaf) ([]archive.Log
 		entries = append(entries, archive.LogEntry{Log: lf.Log, Index: l.Size() - 1, Leaf: archive.HexHash(lf.Hash),
 			Size: l.Size(), Root: archive.HexHash(l.Frontier.Root())})
 	}
-	commit := func() error {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		maps.Copy(s.logs, next)
-		return s.save()
-	}
-	return entries, commit, nil
+	return entries, s.committer(next), nil
 }
 
 // AppendOther is Append for leaves that are not batches (retention
@@ -200,13 +194,18 @@ func (s *State) AppendOther(leaves []archive.Leaf) ([]archive.LogEntry, func() e
 		entries = append(entries, archive.LogEntry{Log: lf.Log, Index: l.Size() - 1, Leaf: archive.HexHash(lf.Hash),
 			Size: l.Size(), Root: archive.HexHash(l.Frontier.Root())})
 	}
-	commit := func() error {
+	return entries, s.committer(next), nil
+}
+
+// committer returns the function that applies next to the logs and saves
+// them.
+func (s *State) committer(next map[string]*Log) func() error {
+	return func() error {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		maps.Copy(s.logs, next)
 		return s.save()
 	}
-	return entries, commit, nil
 }
 
 // Head is a log's size and root.

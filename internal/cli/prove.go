@@ -37,16 +37,8 @@ func runProve(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		return err
 	}
 	opt := verify.ProveOptions{ID: rest[0]}
-	for _, t := range []struct {
-		flag, v string
-		t       *time.Time
-	}{{"--since", *since, &opt.Since}, {"--until", *until, &opt.Until}} {
-		if t.v == "" {
-			continue
-		}
-		if *t.t, err = parseWhen(t.v); err != nil {
-			return &exitError{2, fmt.Errorf("%s %q: want YYYY-MM-DD or an RFC 3339 time", t.flag, t.v)}
-		}
+	if opt.Since, opt.Until, err = parseWindow(*since, *until); err != nil {
+		return err
 	}
 	dir, err := filepath.Abs(cfg.Data)
 	if err != nil {

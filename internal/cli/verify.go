@@ -53,16 +53,8 @@ func runVerify(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 		return &exitError{2, fmt.Errorf("--format %q: want table or json", *format)}
 	}
 	opt := verify.Options{Tenant: *tenant}
-	for _, t := range []struct {
-		flag, v string
-		t       *time.Time
-	}{{"--since", *since, &opt.Since}, {"--until", *until, &opt.Until}} {
-		if t.v == "" {
-			continue
-		}
-		if *t.t, err = parseWhen(t.v); err != nil {
-			return &exitError{2, fmt.Errorf("%s %q: want YYYY-MM-DD or an RFC 3339 time", t.flag, t.v)}
-		}
+	if opt.Since, opt.Until, err = parseWindow(*since, *until); err != nil {
+		return err
 	}
 	dir, err := filepath.Abs(cfg.Data)
 	if err != nil {
@@ -308,6 +300,23 @@ func readKeys(path string) ([]*chain.Verifier, error) {
 		keys = append(keys, k)
 	}
 	return keys, nil
+}
+
+// parseWindow reads --since and --until, each a day or an RFC 3339 time
+// ("" leaves it zero).
+func parseWindow(since, until string) (from, to time.Time, err error) {
+	for _, t := range []struct {
+		flag, v string
+		t       *time.Time
+	}{{"--since", since, &from}, {"--until", until, &to}} {
+		if t.v == "" {
+			continue
+		}
+		if *t.t, err = parseWhen(t.v); err != nil {
+			return from, to, &exitError{2, fmt.Errorf("%s %q: want YYYY-MM-DD or an RFC 3339 time", t.flag, t.v)}
+		}
+	}
+	return from, to, nil
 }
 
 // parseWhen reads a day or an RFC 3339 time.
