@@ -112,6 +112,14 @@ func TestImportPgAudit(t *testing.T) {
 		b, _ := os.ReadFile(filepath.Join(logs, f))
 		os.WriteFile(src, b, 0o644)
 		data := t.TempDir()
+		if format == "pgaudit" {
+			// The wrong prefix finds nothing and says so; the right one then
+			// reads the file again.
+			out, errOut := runStderr(t, "import", "--data", data, "--format", format, "--log-line-prefix", "%t:%r:%u@%d:[%p]:", src)
+			if !strings.HasPrefix(out, "imported 0 events from 1 files") || !strings.Contains(errOut, "no pgAudit entries in") {
+				t.Fatalf("wrong prefix: %s / %s", out, errOut)
+			}
+		}
 		if _, err := run(t, nil, "import", "--data", data, "--format", format, src); err != nil {
 			t.Fatal(err)
 		}
@@ -443,7 +451,7 @@ func TestChangeCapture(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, q := range []string{
-		`SELECT pg_logical_emit_message(true, 'kansa', '{"actor":{"type":"User","id":"42","name":"alice"},"request_id":"req-1","endpoint":"PATCH /orders/{id}","ip":"192.0.2.7"}')`,
+		`SELECT pg_logical_emit_message(true, 'kansa', '{"actor":{"type":"User","id":42,"name":"alice"},"request_id":"req-1","endpoint":"PATCH /orders/{id}","ip":"192.0.2.7"}')`,
 		"INSERT INTO orders VALUES (1, 'new', 9.90)",
 		"UPDATE orders SET status = 'paid' WHERE id = 1",
 	} {
@@ -459,7 +467,8 @@ func TestChangeCapture(t *testing.T) {
 	tx.Rollback(ctx)
 	exec("INSERT INTO notes VALUES (1, 'a')")
 	exec("UPDATE notes SET body = 'b' WHERE id = 1")
-	evs := waitFor(srv, 4)
+	exec("TRUNCATE notes")
+	evs := waitFor(srv, 5)
 	byAction := map[string]map[string]any{}
 	for _, e := range evs {
 		tg := e["target"].(map[string]any)
@@ -469,6 +478,12 @@ func TestChangeCapture(t *testing.T) {
 		}
 	}
 	up := byAction["public.orders update"]
+	if up != nil && up["target"].(map[string]any)["id"] != "1" {
+		t.Fatalf("under REPLICA IDENTITY FULL the target is the primary key's value: %v", up["target"])
+	}
+	if tr := byAction["PostgreSQL::Table truncate"]; tr == nil || tr["target"].(map[string]any)["id"] != "public.notes" {
+		t.Fatalf("TRUNCATE notes: %v", tr)
+	}
 	if up == nil || fmt.Sprint(up["changes"]) != "map[status:[new paid]]" || fmt.Sprint(up["actor"]) != "map[id:42 name:alice type:User]" ||
 		fmt.Sprint(up["context"]) != "map[endpoint:PATCH /orders/{id} ip:192.0.2.7 request_id:req-1]" {
 		t.Fatalf("the order's update, joined with its context: %v", up)
@@ -489,7 +504,7 @@ func TestChangeCapture(t *testing.T) {
 		exec("INSERT INTO notes VALUES ($1, 'x')", i)
 	}
 	srv = startServe(t, data, "--config", cfg)
-	waitFor(srv, 104)
+	waitFor(srv, 105)
 	srv.stop(t)
 	count := map[string]int{}
 	for _, e := range archivedEvents(t, filepath.Join(data, "archive")) {

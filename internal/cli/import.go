@@ -41,6 +41,9 @@ var importFormats = map[string]string{
 type importLedger map[string]importedFile
 
 type importedFile struct {
+	// Params: what the file was read with (the pgaudit prefix and time
+	// zone); other params read it again.
+	Params string `json:"params,omitempty"`
 	Size   int64  `json:"size"`
 	Offset int64  `json:"offset"` // bytes durable in the WAL
 	Format string `json:"format"`
@@ -50,14 +53,14 @@ func runImport(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	fs := newFlagSet("import", stderr)
 	var c common
 	c.register(fs)
-	format := fs.String("format", "", "what the files hold: pgaudit, pgaudit-csv, pgaudit-json or auditloggable")
+	format := fs.String("format", "", "what the paths hold: pgaudit, pgaudit-csv, pgaudit-json, auditloggable, cloudtrail or audited (below)")
 	prefix := fs.String("log-line-prefix", pgaudit.PrefixDebian, "the server's log_line_prefix (--format pgaudit); RDS and Aurora use "+pgaudit.PrefixRDS)
 	tz := fs.String("log-timezone", "UTC", "the server's log_timezone, to read zone abbreviations in log times")
-	source := fs.String("source", "", "stamped on the events (default pgaudit:import or import)")
+	source := fs.String("source", "", "stamped on the events (default pgaudit:import, audited:import, import; CloudTrail's are cloudtrail:ACCOUNT)")
 	tenant := fs.String("tenant", "", "stamped on events without a tenant (default: the config's tenant)")
 	table := fs.String("table", "audits", "the audited gem's table (--format audited)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: kansa import --format FORMAT [flags] PATH…\n\nReads existing files (folders are walked, in name order) through kansa's\nmappings into the archive, and exits 0 once every event read is archived.\nRunning it again skips what was imported and resumes what was not\n(<data>/imports.json); event ids come from each entry's file and position,\nso nothing is archived twice.\n\nFormats:")
+		fmt.Fprintln(stderr, "Usage: kansa import --format FORMAT [flags] PATH…\n\nReads existing files (folders are walked, in name order) through kansa's\nmappings into the archive, and exits 0 once every event read is archived.\nRunning it again skips what was imported and resumes what was not\n(<data>/imports.json, which also notes the prefix a file was read\nwith: another prefix reads it again). Event ids come from each entry's\nfile and position (CloudTrail: its eventID; audited: the row id), so\nnothing is archived twice.\n\nFormats:")
 		for _, k := range slices.Sorted(maps.Keys(importFormats)) {
 			fmt.Fprintf(stderr, "  %-14s %s\n", k, importFormats[k])
 		}
@@ -187,6 +190,18 @@ type importer struct {
 	lastShown              time.Time
 }
 
+// params is what a file is read with, beyond its format.
+func (imp *importer) params() string {
+	if imp.format != "pgaudit" && imp.format != "pgaudit-csv" && imp.format != "pgaudit-json" {
+		return ""
+	}
+	p := ""
+	if imp.prefix != nil {
+		p = imp.prefix.String()
+	}
+	return "prefix=" + p + " tz=" + imp.loc.String()
+}
+
 func loadLedger(path string) (importLedger, error) {
 	l := importLedger{}
 	data, err := os.ReadFile(path)
@@ -225,8 +240,8 @@ func (imp *importer) file(ctx context.Context, path, ledgerPath string) error {
 		return err
 	}
 	rec := imp.ledger[abs]
-	if rec.Format != imp.format || rec.Offset > fi.Size() {
-		rec = importedFile{Format: imp.format}
+	if rec.Format != imp.format || rec.Offset > fi.Size() || rec.Params != imp.params() {
+		rec = importedFile{Format: imp.format, Params: imp.params()}
 	}
 	if rec.Offset == fi.Size() && rec.Size == fi.Size() {
 		imp.skipped++
@@ -306,7 +321,7 @@ func (imp *importer) file(ctx context.Context, path, ledgerPath string) error {
 		})
 		if err != nil {
 			// A file that is not CloudTrail's goes to the error output whole.
-			if err := add(nil, fmt.Errorf("not a CloudTrail log file: %w", err), raw, 0); err != nil {
+			if err := add(nil, &mapping.Error{Type: "map", Err: fmt.Errorf("%s: %w", path, err)}, raw, 0); err != nil {
 				return err
 			}
 		}
@@ -342,6 +357,12 @@ func (imp *importer) file(ctx context.Context, path, ledgerPath string) error {
 		format := map[string]pgaudit.Format{"pgaudit": pgaudit.Stderr, "pgaudit-csv": pgaudit.CSV, "pgaudit-json": pgaudit.JSON}[imp.format]
 		r := pgaudit.NewReader(f, rec.Offset, format, imp.prefix, imp.loc)
 		r.Final()
+		entries, from := 0, rec.Offset
+		defer func() {
+			if entries == 0 && fi.Size() > from {
+				fmt.Fprintf(imp.stderr, "kansa import: no pgAudit entries in %s: is it a %s log, and --log-line-prefix the server's (%s)?\n", path, imp.format, imp.prefix)
+			}
+		}()
 		for {
 			var e pgaudit.Entry
 			err := r.Next(&e)
@@ -351,7 +372,7 @@ func (imp *importer) file(ctx context.Context, path, ledgerPath string) error {
 			}
 			var bad *pgaudit.EntryError
 			if errors.As(err, &bad) {
-				if err := add(nil, bad.Err, bad.Raw, r.Offset()); err != nil {
+				if err := add(nil, &mapping.Error{Type: "map", Err: bad.Err}, bad.Raw, r.Offset()); err != nil {
 					return err
 				}
 				continue
@@ -360,7 +381,12 @@ func (imp *importer) file(ctx context.Context, path, ledgerPath string) error {
 				return fmt.Errorf("%s: %w", path, err)
 			}
 			ev := pgaudit.Event(&e, imp.source, imp.tenant, fileKey)
-			if err := add(ev, ev.Validate(), e.Raw, r.Offset()); err != nil {
+			var verr error
+			if err := ev.Validate(); err != nil {
+				verr = &mapping.Error{Type: "invalid", Err: err}
+			}
+			entries++
+			if err := add(ev, verr, e.Raw, r.Offset()); err != nil {
 				return err
 			}
 		}

@@ -338,6 +338,9 @@ func (c *Config) Validate() error {
 		if in.Name == "" || in.DSN == "" || in.Publication == "" {
 			return errors.New("inputs.postgres: each needs a name, a dsn and a publication")
 		}
+		if err := pgcdc.CheckDSN(in.DSN); err != nil {
+			return fmt.Errorf("inputs.postgres %s: dsn: %w", in.Name, err)
+		}
 		if names["postgres:"+in.Name] {
 			return fmt.Errorf("inputs.postgres: two inputs named %q", in.Name)
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kansa-audit/kansa/internal/event"
 	"github.com/kansa-audit/kansa/internal/input"
+	"github.com/kansa-audit/kansa/internal/mapping"
 	"github.com/kansa-audit/kansa/internal/objstore"
 )
 
@@ -164,10 +165,15 @@ func (t *Tailer) Run(ctx context.Context) error {
 	tick := time.NewTicker(t.cfg.PollInterval)
 	defer tick.Stop()
 	var lastSize int64 = -1
+	warned := false
 	for {
 		files, err := t.files()
 		if err != nil {
 			return err
+		}
+		if len(files) == 0 && !warned {
+			t.log.Warn("no log files to follow yet (the input waits for them): check dir and pattern", "dir", t.cfg.Dir, "pattern", t.cfg.Pattern)
+			warned = true
 		}
 		// The file to read: the checkpoint's, or the first after it.
 		i := slices.Index(files, pos.File)
@@ -263,7 +269,7 @@ func (t *Tailer) read(ctx context.Context, pos position, final bool) (position, 
 		}
 		var bade *EntryError
 		if errors.As(err, &bade) {
-			bad = append(bad, input.Bad{Err: bade.Err, Line: append([]byte(nil), bade.Raw...)})
+			bad = append(bad, input.Bad{Err: &mapping.Error{Type: "map", Err: bade.Err}, Line: append([]byte(nil), bade.Raw...)})
 			continue
 		}
 		if err != nil {
@@ -271,7 +277,7 @@ func (t *Tailer) read(ctx context.Context, pos position, final bool) (position, 
 		}
 		ev := Event(&e, t.source, t.cfg.Tenant, pos.File)
 		if verr := ev.Validate(); verr != nil {
-			bad = append(bad, input.Bad{Err: verr, Line: append([]byte(nil), e.Raw...)})
+			bad = append(bad, input.Bad{Err: &mapping.Error{Type: "invalid", Err: verr}, Line: append([]byte(nil), e.Raw...)})
 		} else {
 			evs = append(evs, ev)
 		}

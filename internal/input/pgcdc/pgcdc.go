@@ -25,6 +25,7 @@ import (
 
 	"github.com/kansa-audit/kansa/internal/event"
 	"github.com/kansa-audit/kansa/internal/input"
+	"github.com/kansa-audit/kansa/internal/mapping"
 	"github.com/kansa-audit/kansa/internal/objstore"
 	"github.com/kansa-audit/kansa/internal/rawjson"
 )
@@ -65,6 +66,12 @@ type Input struct {
 	// checkpoint: a transaction made durable just before a crash, whose
 	// checkpoint was not saved, is not captured twice.
 	LastInWAL func() (string, error)
+}
+
+// CheckDSN reports whether dsn is a connection string pgx can use.
+func CheckDSN(dsn string) error {
+	_, err := pgx.ParseConfig(dsn)
+	return err
 }
 
 // New checks cfg; stateDir holds the checkpoint.
@@ -121,10 +128,12 @@ func (in *Input) save(lsn pglogrepl.LSN) error {
 	return objstore.WriteFile(in.ckpt, data)
 }
 
-// relation is a table as pgoutput described it.
+// relation is a table as pgoutput described it, with its primary key's
+// columns (under REPLICA IDENTITY FULL pgoutput marks every column as key).
 type relation struct {
 	schema, table string
 	cols          []*pglogrepl.RelationMessageColumn
+	pkey          map[string]bool
 }
 
 // txn is the transaction being decoded.
@@ -140,9 +149,9 @@ type txn struct {
 // appContext is what the application sent in the transaction.
 type appContext struct {
 	Actor *struct {
-		Type string `json:"type"`
-		ID   string `json:"id"`
-		Name string `json:"name"`
+		Type string          `json:"type"`
+		ID   json.RawMessage `json:"id"` // a string or a number
+		Name string          `json:"name"`
 	} `json:"actor"`
 	RequestID string          `json:"request_id"`
 	Endpoint  string          `json:"endpoint"`
@@ -187,9 +196,15 @@ func (in *Input) Run(ctx context.Context) error {
 		return err
 	}
 	defer ctl.Close(context.Background())
-	var exists bool
-	if err := ctl.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)", in.cfg.Slot).Scan(&exists); err != nil {
+	var exists, pub bool
+	if err := ctl.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1), EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $2)",
+		in.cfg.Slot, in.cfg.Publication).Scan(&exists, &pub); err != nil {
 		return err
+	}
+	if !pub {
+		// Checked before the slot is made: a slot started on a missing
+		// publication stays failing even once it exists.
+		return fmt.Errorf("publication %q does not exist: CREATE PUBLICATION %s FOR TABLE … on the database first", in.cfg.Publication, in.cfg.Publication)
 	}
 	replCfg, err := pgconn.ParseConfig(in.cfg.DSN)
 	if err != nil {
@@ -291,14 +306,37 @@ func (in *Input) Run(ctx context.Context) error {
 			}
 			switch m := m.(type) {
 			case *pglogrepl.RelationMessage:
-				rels[m.RelationID] = &relation{schema: m.Namespace, table: m.RelationName, cols: m.Columns}
+				rel := &relation{schema: m.Namespace, table: m.RelationName, cols: m.Columns, pkey: map[string]bool{}}
+				rows, err := ctl.Query(ctx, `SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+					WHERE i.indrelid = $1 AND i.indisprimary`, m.RelationID)
+				if err != nil {
+					return err
+				}
+				for rows.Next() {
+					var c string
+					if err := rows.Scan(&c); err != nil {
+						return err
+					}
+					rel.pkey[c] = true
+				}
+				if err := rows.Err(); err != nil {
+					return err
+				}
+				rels[m.RelationID] = rel
+			case *pglogrepl.TruncateMessage:
+				for _, id := range m.RelationIDs {
+					if rel := rels[id]; rel != nil && cur != nil {
+						cur.events = append(cur.events, &event.Event{Action: "truncate", Source: in.source, Tenant: in.cfg.Tenant, Outcome: event.OutcomeSuccess,
+							Target: &event.Target{Type: "PostgreSQL::Table", ID: rel.schema + "." + rel.table, Schema: rel.schema, Table: rel.table}})
+					}
+				}
 			case *pglogrepl.BeginMessage:
 				cur = &txn{xid: m.Xid, commit: m.CommitTime, received: time.Now()}
 			case *pglogrepl.LogicalDecodingMessage:
 				if cur != nil && m.Transactional && m.Prefix == MessagePrefix {
 					var c appContext
 					if err := json.Unmarshal(m.Content, &c); err != nil {
-						in.log.Warn("application context that is not JSON; ignored", "xid", cur.xid, "err", err)
+						in.log.Warn("application context message does not parse; the transaction's changes go without it", "xid", cur.xid, "err", err)
 						break
 					}
 					cur.ctx, cur.hasCtx = c, true
@@ -352,10 +390,11 @@ func (in *Input) change(t *txn, rel *relation, action string, old, new *pglogrep
 		return out
 	}
 	ov, nv := values(old), values(new)
-	// The row's id: its key columns' values (new row, else old).
+	// The row's id: its primary key's values (new row, else old); without a
+	// primary key, the replica identity's columns.
 	var key []string
 	for _, c := range rel.cols {
-		if c.Flags&1 == 0 {
+		if len(rel.pkey) > 0 && !rel.pkey[c.Name] || len(rel.pkey) == 0 && c.Flags&1 == 0 {
 			continue
 		}
 		v := nv[c.Name]
@@ -468,8 +507,8 @@ func (in *Input) stamp(t *txn, m *pglogrepl.CommitMessage) []*event.Event {
 		ev.Origin = append(o, '}')
 		if t.hasCtx {
 			c := t.ctx
-			if c.Actor != nil && c.Actor.ID != "" {
-				ev.Actor = &event.Actor{Type: c.Actor.Type, ID: c.Actor.ID, Name: c.Actor.Name}
+			if id := rawText(c.Actor); id != "" {
+				ev.Actor = &event.Actor{Type: c.Actor.Type, ID: id, Name: c.Actor.Name}
 				if ev.Actor.Type == "" {
 					ev.Actor.Type = "User"
 				}
@@ -495,7 +534,7 @@ func (in *Input) durable(ctx context.Context, events []*event.Event) error {
 	var bad []input.Bad
 	for _, ev := range events {
 		if err := ev.Validate(); err != nil {
-			bad = append(bad, input.Bad{Err: err, Line: ev.AppendJSON(nil)})
+			bad = append(bad, input.Bad{Err: &mapping.Error{Type: "invalid", Err: err}, Line: ev.AppendJSON(nil)})
 			continue
 		}
 		good = append(good, ev)
@@ -505,6 +544,21 @@ func (in *Input) durable(ctx context.Context, events []*event.Event) error {
 		return err
 	}
 	return in.app.Sync(ctx, last, len(good))
+}
+
+// rawText is the actor's id as text: a JSON string's value or a number.
+func rawText(a *struct {
+	Type string          `json:"type"`
+	ID   json.RawMessage `json:"id"`
+	Name string          `json:"name"`
+}) string {
+	if a == nil || len(a.ID) == 0 || string(a.ID) == "null" {
+		return ""
+	}
+	if s, err := rawjson.Text(a.ID); err == nil {
+		return s
+	}
+	return string(a.ID)
 }
 
 // quoteLiteral quotes s as an SQL string literal.
