@@ -138,12 +138,10 @@ type relation struct {
 
 // txn is the transaction being decoded.
 type txn struct {
-	xid      uint32
-	commit   time.Time
-	events   []*event.Event
-	ctx      appContext
-	hasCtx   bool
-	received time.Time
+	xid    uint32
+	events []*event.Event
+	ctx    appContext
+	hasCtx bool
 }
 
 // appContext is what the application sent in the transaction.
@@ -331,7 +329,7 @@ func (in *Input) Run(ctx context.Context) error {
 					}
 				}
 			case *pglogrepl.BeginMessage:
-				cur = &txn{xid: m.Xid, commit: m.CommitTime, received: time.Now()}
+				cur = &txn{xid: m.Xid}
 			case *pglogrepl.LogicalDecodingMessage:
 				if cur != nil && m.Transactional && m.Prefix == MessagePrefix {
 					var c appContext
