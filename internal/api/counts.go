@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/kansa-audit/kansa/internal/index"
 	"github.com/kansa-audit/kansa/internal/node"
@@ -27,19 +26,9 @@ func serveCounts(w http.ResponseWriter, r *http.Request, n *node.Node) {
 		httpError(w, http.StatusBadRequest, fmt.Sprintf("by: want one of %s", strings.Join(names, ", ")))
 		return
 	}
-	var since, until time.Time
-	for _, b := range []struct {
-		name string
-		t    *time.Time
-	}{{"since", &since}, {"until", &until}} {
-		if v := p.Get(b.name); v != "" {
-			t, err := time.Parse("2006-01-02", v)
-			if err != nil {
-				httpError(w, http.StatusBadRequest, b.name+": want a day, YYYY-MM-DD (UTC)")
-				return
-			}
-			*b.t = t
-		}
+	since, until, ok := dayParams(w, r)
+	if !ok {
+		return
 	}
 	counts, err := n.Counts(r.Context(), p.Get("tenant"), dim, since, until)
 	switch {

@@ -1,10 +1,13 @@
 package cli
 
 import (
+	"errors"
 	"flag"
 	"io"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 )
 
 // TestParseInterspersed: flags anywhere among the query's terms, with
@@ -42,5 +45,16 @@ func TestParseInterspersed(t *testing.T) {
 	fs.SetOutput(io.Discard)
 	if _, err := parseInterspersed(fs, []string{"-nosuchflag"}); err == nil {
 		t.Error("an unknown flag was accepted")
+	}
+}
+
+func TestParseDays(t *testing.T) {
+	from, to, err := parseDays("2024-08-01", "")
+	if err != nil || from.Format(time.DateOnly) != "2024-08-01" || !to.IsZero() {
+		t.Fatalf("%v %v %v", from, to, err)
+	}
+	var ee *exitError
+	if _, _, err := parseDays("", "yesterday"); !errors.As(err, &ee) || ee.code != 2 || !strings.Contains(err.Error(), `--until "yesterday"`) {
+		t.Fatalf("bad day: %v", err)
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/kansa-audit/kansa/internal/node"
 	"github.com/kansa-audit/kansa/internal/reconcile"
@@ -35,17 +34,9 @@ func runReconcile(ctx context.Context, args []string, _ io.Reader, stdout, stder
 	if *format != "table" && *format != "json" {
 		return &exitError{2, fmt.Errorf("--format %q: want table or json", *format)}
 	}
-	var from, to time.Time
-	for _, d := range []struct {
-		flag, v string
-		t       *time.Time
-	}{{"--since", *since, &from}, {"--until", *until, &to}} {
-		if d.v == "" {
-			continue
-		}
-		if *d.t, err = time.Parse(time.DateOnly, d.v); err != nil {
-			return &exitError{2, fmt.Errorf("%s %q: want a day, YYYY-MM-DD", d.flag, d.v)}
-		}
+	from, to, err := parseDays(*since, *until)
+	if err != nil {
+		return err
 	}
 	if _, err := os.Stat(cfg.Data); err != nil {
 		return fmt.Errorf("no kansa data directory at %s (pass --data DIR)", cfg.Data)

@@ -319,6 +319,23 @@ func parseWindow(since, until string) (from, to time.Time, err error) {
 	return from, to, nil
 }
 
+// parseDays reads --since and --until as days, YYYY-MM-DD, UTC ("" leaves
+// it zero).
+func parseDays(since, until string) (from, to time.Time, err error) {
+	for _, d := range []struct {
+		flag, v string
+		t       *time.Time
+	}{{"--since", since, &from}, {"--until", until, &to}} {
+		if d.v == "" {
+			continue
+		}
+		if *d.t, err = time.Parse(time.DateOnly, d.v); err != nil {
+			return from, to, &exitError{2, fmt.Errorf("%s %q: want a day, YYYY-MM-DD", d.flag, d.v)}
+		}
+	}
+	return from, to, nil
+}
+
 // parseWhen reads a day or an RFC 3339 time.
 func parseWhen(s string) (time.Time, error) {
 	if t, err := time.Parse("2006-01-02", s); err == nil {
