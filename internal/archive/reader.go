@@ -39,6 +39,17 @@ func ManifestsUnder(ctx context.Context, store objstore.Store, prefix string, fn
 // EveryManifest is ManifestsUnder with the expired batches' manifests too,
 // for what checks the logs (verify, the log state's replay).
 func EveryManifest(ctx context.Context, store objstore.Store, prefix string, fn func(m *Manifest) error) error {
+	return eachJSON(ctx, store, prefix, "manifest", func(key string, m *Manifest) error {
+		if m.Version < 1 || m.Version > ManifestVersion {
+			return fmt.Errorf("manifest %s: version %d, this kansa reads 1 to %d", key, m.Version, ManifestVersion)
+		}
+		return fn(m)
+	})
+}
+
+// eachJSON calls fn with each .json object under prefix, decoded into a
+// new T; what names the objects in errors.
+func eachJSON[T any](ctx context.Context, store objstore.Store, prefix, what string, fn func(key string, v *T) error) error {
 	return store.List(ctx, prefix, func(key string, _ int64) error {
 		if !strings.HasSuffix(key, ".json") {
 			return nil
@@ -47,14 +58,11 @@ func EveryManifest(ctx context.Context, store objstore.Store, prefix string, fn 
 		if err != nil {
 			return err
 		}
-		m := new(Manifest)
-		if err := json.Unmarshal(data, m); err != nil {
-			return fmt.Errorf("manifest %s: %w", key, err)
+		v := new(T)
+		if err := json.Unmarshal(data, v); err != nil {
+			return fmt.Errorf("%s %s: %w", what, key, err)
 		}
-		if m.Version < 1 || m.Version > ManifestVersion {
-			return fmt.Errorf("manifest %s: version %d, this kansa reads 1 to %d", key, m.Version, ManifestVersion)
-		}
-		return fn(m)
+		return fn(key, v)
 	})
 }
 

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/kansa-audit/kansa/internal/merkle"
@@ -49,18 +48,7 @@ func RetentionLeaf(r *Retention, log string) []byte {
 // (RetentionPrefix, or one writer's: RetentionPrefix + "writer=W/"), in
 // time order per writer.
 func Retentions(ctx context.Context, store objstore.Store, prefix string, fn func(key string, r *Retention) error) error {
-	return store.List(ctx, prefix, func(key string, _ int64) error {
-		if !strings.HasSuffix(key, ".json") {
-			return nil
-		}
-		data, err := store.Get(ctx, key)
-		if err != nil {
-			return err
-		}
-		r := new(Retention)
-		if err := json.Unmarshal(data, r); err != nil {
-			return fmt.Errorf("retention record %s: %w", key, err)
-		}
+	return eachJSON(ctx, store, prefix, "retention record", func(key string, r *Retention) error {
 		if r.Version != 1 {
 			return fmt.Errorf("retention record %s: version %d, this kansa reads 1", key, r.Version)
 		}
