@@ -60,8 +60,22 @@ func Prove(ctx context.Context, opt ProveOptions) (*Proof, error) {
 	if opt.Checkpoints == nil {
 		opt.Checkpoints = opt.Archive
 	}
+	// Every manifest and retention record, read once: the live batches are
+	// searched for the event, all of them give the log's leaves.
 	var ms []*archive.Manifest
-	if err := archive.Manifests(ctx, opt.Archive, func(m *archive.Manifest) error { ms = append(ms, m); return nil }); err != nil {
+	if err := archive.EveryManifest(ctx, opt.Archive, archive.ManifestPrefix, func(m *archive.Manifest) error { ms = append(ms, m); return nil }); err != nil {
+		return nil, err
+	}
+	rs := map[string]*archive.Retention{}
+	expired := map[string]bool{}
+	err := archive.Retentions(ctx, opt.Archive, archive.RetentionPrefix, func(key string, r *archive.Retention) error {
+		rs[key] = r
+		for _, m := range r.Expired {
+			expired[m] = true
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	v := &verifier{opt: Options{Since: opt.Since, Until: opt.Until}}
@@ -70,6 +84,9 @@ func Prove(ctx context.Context, opt ProveOptions) (*Proof, error) {
 	var lines [][]byte
 	idx := -1
 	for _, m := range ms {
+		if expired[manifestKey(m)] {
+			continue
+		}
 		for _, f := range m.Files {
 			if f.Kind != "events" || f.Format != archive.FormatNDJSON || !v.inRange(&f) {
 				continue
@@ -121,13 +138,9 @@ func Prove(ctx context.Context, opt ProveOptions) (*Proof, error) {
 		return nil, fmt.Errorf("manifest %s holds no leaf of log %s (written before kansa chained batches?)", manifestKey(found), log)
 	}
 	// The log's leaves, from its writer's manifests and retention records.
-	sources, err := chain.Leaves(ctx, opt.Archive, found.Writer)
-	if err != nil {
-		return nil, err
-	}
 	var logLeaves []merkle.Hash
-	for _, s := range sources {
-		if s.Entry.Log != log {
+	for _, s := range chain.LeavesOf(ms, rs) {
+		if s.OriginOf() != chain.Origin(found.Writer, log) {
 			continue
 		}
 		if s.Entry.Index != uint64(len(logLeaves)) {
