@@ -233,22 +233,7 @@ func TestTailPgAudit(t *testing.T) {
 	data := t.TempDir()
 	cfg := writeConfig(t, fmt.Sprintf("inputs:\n  pgaudit:\n    - name: main\n      dir: %s\n      log_line_prefix: '%%m [%%p] %%q%%u@%%d '\n      poll_interval: 50ms\nbatch:\n  max_interval: 200ms\n", filepath.Join(dir, "data", "log")))
 	srv := startServe(t, data, "--config", cfg)
-	// waitFor polls the server's search until it holds n statements of
-	// pgaudit:main (each INSERT here is one entry).
-	waitFor := func(s *server, n int) {
-		t.Helper()
-		deadline := time.Now().Add(60 * time.Second)
-		for {
-			out, _ := run(t, nil, "search", "--data", data, "--format", "json", "--limit", "0", "source:pgaudit:main")
-			if got := strings.Count(string(out), "\n"); got >= n {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("waiting for %d pgaudit events\n%s", n, s.stderr.String())
-			}
-			time.Sleep(50 * time.Millisecond) // polling the server's answer
-		}
-	}
+	waitFor := func(s *server, n int) { waitSearch(t, s, data, "source:pgaudit:main", n) }
 	exec("CREATE TABLE t(id int)")
 	for i := range 20 {
 		exec(fmt.Sprintf("INSERT INTO t VALUES (%d)", i))
@@ -410,30 +395,7 @@ func TestChangeCapture(t *testing.T) {
 	data := t.TempDir()
 	cfg := writeConfig(t, fmt.Sprintf("inputs:\n  postgres:\n    - name: main\n      dsn: %q\n      publication: kansa_pub\n      status_interval: 100ms\nbatch:\n  max_interval: 200ms\n", dsn))
 	srv := startServe(t, data, "--config", cfg)
-	events := func() []map[string]any {
-		out, _ := run(t, nil, "search", "--data", data, "--format", "json", "--limit", "0", "source:pgcdc:main")
-		var evs []map[string]any
-		for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-			var e map[string]any
-			if json.Unmarshal([]byte(l), &e) == nil {
-				evs = append(evs, e)
-			}
-		}
-		return evs
-	}
-	waitFor := func(s *server, n int) []map[string]any {
-		t.Helper()
-		deadline := time.Now().Add(60 * time.Second)
-		for {
-			if evs := events(); len(evs) >= n {
-				return evs
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("waiting for %d change events, have %d\n%s", n, len(events()), s.stderr.String())
-			}
-			time.Sleep(50 * time.Millisecond) // polling the server's answer
-		}
-	}
+	waitFor := func(s *server, n int) []map[string]any { return waitSearch(t, s, data, "source:pgcdc:main", n) }
 	// Changes are captured from the slot's creation on: wait for it.
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		var n int
@@ -516,5 +478,29 @@ func TestChangeCapture(t *testing.T) {
 		if c := count[fmt.Sprint(i)]; c != 1 {
 			t.Fatalf("note %d is in the archive %d times", i, c)
 		}
+	}
+}
+
+// waitSearch polls kansa search on data until q finds at least n events,
+// and returns them decoded.
+func waitSearch(t *testing.T, s *server, data, q string, n int) []map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		out, _ := run(t, nil, "search", "--data", data, "--format", "json", "--limit", "0", q)
+		var evs []map[string]any
+		for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			var e map[string]any
+			if json.Unmarshal([]byte(l), &e) == nil {
+				evs = append(evs, e)
+			}
+		}
+		if len(evs) >= n {
+			return evs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %d events of %s, have %d\n%s", n, q, len(evs), s.stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond) // polling the server's answer
 	}
 }
