@@ -11,7 +11,10 @@
 # - tests that need S3 get a throwaway MinIO (scripts/minio.sh, which builds
 #   MinIO into ${XDG_CACHE_HOME:-~/.cache}/kansa/bin when missing: about four
 #   minutes, once; CI keeps that directory), named by KANSA_TEST_S3_ENDPOINT
-#   with its credentials in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
+#   with its credentials in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY;
+# - the CloudTrail input's tests start their own SQS and SNS server, goaws
+#   (scripts/goaws.sh builds it into the same cache directory, once),
+#   named by KANSA_GOAWS_BIN.
 #
 #   bash scripts/test.sh              # everything
 #   bash scripts/test.sh -short       # unit tests only: no PostgreSQL or MinIO, skips process-level tests
@@ -84,7 +87,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 if [ -n "$short" ]; then
-	echo "== PostgreSQL and MinIO: not started (-short)"
+	echo "== PostgreSQL, MinIO and goaws: not started (-short)"
 else
 	if [ -n "${KANSA_TEST_PG:-}" ]; then
 		echo "== PostgreSQL: KANSA_TEST_PG from the environment"
@@ -107,6 +110,9 @@ else
 		eval "$minioenv"
 		export KANSA_TEST_S3_ENDPOINT AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION KANSA_TEST_S3_KMS_KEY KANSA_TEST_MINIODIR
 	fi
+	echo "== goaws (scripts/goaws.sh)"
+	KANSA_GOAWS_BIN=$(bash scripts/goaws.sh install)
+	export KANSA_GOAWS_BIN
 fi
 
 for m in "${modules[@]}"; do

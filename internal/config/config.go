@@ -21,6 +21,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/kansa-audit/kansa/internal/archive"
+	"github.com/kansa-audit/kansa/internal/input/cloudtrail"
 	"github.com/kansa-audit/kansa/internal/input/pgaudit"
 	"github.com/kansa-audit/kansa/internal/input/pgcdc"
 	"github.com/kansa-audit/kansa/internal/objstore/s3store"
@@ -60,6 +61,9 @@ type Inputs struct {
 	// Postgres captures committed row changes through logical replication
 	// (docs/pgcdc.md).
 	Postgres []pgcdc.Config `yaml:"postgres"`
+	// CloudTrail reads CloudTrail log files announced on an SQS queue, or
+	// found by polling a bucket (docs/cloudtrail.md).
+	CloudTrail []cloudtrail.Config `yaml:"cloudtrail"`
 }
 
 // Server is `kansa serve`.
@@ -345,6 +349,16 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("inputs.postgres: two inputs named %q", in.Name)
 		}
 		names["postgres:"+in.Name] = true
+	}
+	for i := range c.Inputs.CloudTrail {
+		in := &c.Inputs.CloudTrail[i]
+		if err := in.Check(); err != nil {
+			return fmt.Errorf("inputs.cloudtrail %s: %w", in.Name, err)
+		}
+		if names["cloudtrail:"+in.Name] {
+			return fmt.Errorf("inputs.cloudtrail: two inputs named %q", in.Name)
+		}
+		names["cloudtrail:"+in.Name] = true
 	}
 	if c.Archive.RetentionDays < 0 {
 		return errors.New("archive.retention_days must be 0 (keep everything) or positive")

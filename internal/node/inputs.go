@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/kansa-audit/kansa/internal/archive"
 	"github.com/kansa-audit/kansa/internal/event"
 	"github.com/kansa-audit/kansa/internal/input"
+	"github.com/kansa-audit/kansa/internal/input/cloudtrail"
 	"github.com/kansa-audit/kansa/internal/input/pgaudit"
 	"github.com/kansa-audit/kansa/internal/input/pgcdc"
 	"github.com/kansa-audit/kansa/internal/rawjson"
@@ -17,7 +19,8 @@ import (
 	"github.com/kansa-audit/kansa/internal/wal"
 )
 
-// inputs are the inputs kansa serve runs beside HTTP: pgAudit tailers.
+// inputs are the inputs kansa serve runs beside HTTP: pgAudit tailers,
+// change capture, CloudTrail.
 type inputs struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -30,7 +33,7 @@ type runner interface {
 }
 
 // StartInputs starts the configured inputs (inputs.pgaudit,
-// inputs.postgres) after Start. Shutdown stops them before the final batch.
+// inputs.postgres, inputs.cloudtrail) after Start. Shutdown stops them before the final batch.
 func (n *Node) StartInputs() error {
 	var tailers []runner
 	for _, c := range n.Config.Inputs.PgAudit {
@@ -53,6 +56,13 @@ func (n *Node) StartInputs() error {
 		in.LastInWAL = func() (string, error) { return n.lastOrigin(in.Source(), "end_lsn") }
 		n.Metrics.Gauge("kansa_pgcdc_slot_lag_bytes", "WAL the input's replication slot holds back on the database server (-1: not measured yet).",
 			func() float64 { return float64(in.Lag()) }, "input", in.Source())
+		tailers = append(tailers, in)
+	}
+	for _, c := range n.Config.Inputs.CloudTrail {
+		in, err := cloudtrail.New(context.Background(), c, n.Config.Tenant, filepath.Join(n.Dir, "inputs"), &ingestAppender{in: n.Ingest}, n.Log.With("input", "cloudtrail:"+c.Name))
+		if err != nil {
+			return fmt.Errorf("inputs.cloudtrail %s: %w", c.Name, err)
+		}
 		tailers = append(tailers, in)
 	}
 	if len(tailers) == 0 {

@@ -1,0 +1,306 @@
+package cloudtrail
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+
+	"github.com/kansa-audit/kansa/internal/event"
+	"github.com/kansa-audit/kansa/internal/input"
+	"github.com/kansa-audit/kansa/internal/mapping"
+	"github.com/kansa-audit/kansa/internal/objstore"
+	"github.com/kansa-audit/kansa/internal/objstore/s3store"
+)
+
+// Config is one entry of inputs.cloudtrail. It reads a queue (QueueURL)
+// or polls a bucket (Bucket), not both.
+type Config struct {
+	// Name names the input's state file and its log lines.
+	Name string `yaml:"name"`
+	// QueueURL is the SQS queue CloudTrail's (or the bucket's) notifications
+	// arrive on, e.g. https://sqs.us-east-1.amazonaws.com/123456789012/trail.
+	QueueURL string `yaml:"queue_url"`
+	// Bucket and Prefix: poll this bucket's prefix (e.g. "AWSLogs/") for
+	// new log files instead of reading a queue.
+	Bucket string `yaml:"bucket"`
+	Prefix string `yaml:"prefix"`
+	// PollInterval is how often the bucket is listed. Default 1m.
+	PollInterval time.Duration `yaml:"poll_interval"`
+	// Region is the queue's and the bucket's AWS region. Empty: from the
+	// queue's host name, else AWS_REGION or the shared config's.
+	Region string `yaml:"region"`
+	// Endpoint is the URL of an S3-compatible server to read files from.
+	// Empty: AWS S3.
+	Endpoint string `yaml:"endpoint"`
+	// PathStyle addresses buckets in the URL path; unset: when Endpoint is set.
+	PathStyle *bool `yaml:"path_style"`
+	// Profile is the shared AWS config profile. Credentials come from the
+	// SDK's standard chain, as for archive.s3.
+	Profile string `yaml:"profile"`
+	// Wait is how long one receive waits for a message (SQS long
+	// polling, at most 20s). Default 20s.
+	Wait time.Duration `yaml:"wait"`
+	// VisibilityTimeout hides a received message from other receivers while
+	// its files are read and made durable. Default 5m.
+	VisibilityTimeout time.Duration `yaml:"visibility_timeout"`
+	// MaxReceives is how many times a message whose files cannot be read
+	// (missing, access denied) is received (as SQS counts, or kansa when the
+	// server does not) before it is given up: written
+	// to the error output as a "dead_letter" record, sent to
+	// DeadLetterQueueURL when set, and deleted. Default 5.
+	MaxReceives int `yaml:"max_receives"`
+	// DeadLetterQueueURL receives the body of every message given up.
+	DeadLetterQueueURL string `yaml:"dead_letter_queue_url"`
+	// Tenant is stamped on the events. Default: the config's tenant.
+	Tenant string `yaml:"tenant"`
+}
+
+// Check reports what is wrong with c and fills in its defaults.
+func (c *Config) Check() error {
+	switch {
+	case c.Name == "":
+		return errors.New("a name is required")
+	case (c.QueueURL == "") == (c.Bucket == ""):
+		return errors.New("give queue_url (SQS notifications) or bucket (polling), one of them")
+	case c.Prefix != "" && c.Bucket == "":
+		return errors.New("prefix is for polling a bucket: give bucket too")
+	case c.Wait < 0 || c.Wait > 20*time.Second:
+		return errors.New("wait: SQS waits 0s to 20s")
+	case c.VisibilityTimeout < 0 || c.VisibilityTimeout > 12*time.Hour:
+		return errors.New("visibility_timeout: SQS takes 0s to 12h")
+	case c.MaxReceives < 0:
+		return errors.New("max_receives must be positive")
+	case c.PollInterval < 0:
+		return errors.New("poll_interval must be positive")
+	}
+	if c.QueueURL != "" {
+		if _, err := newQueue(c.QueueURL, c.Region, nil, 0); err != nil {
+			return err
+		}
+	}
+	if c.DeadLetterQueueURL != "" {
+		if _, err := newQueue(c.DeadLetterQueueURL, c.Region, nil, 0); err != nil {
+			return fmt.Errorf("dead_letter_%w", err)
+		}
+	}
+	if c.Wait == 0 {
+		c.Wait = 20 * time.Second
+	}
+	if c.VisibilityTimeout == 0 {
+		c.VisibilityTimeout = 5 * time.Minute
+	}
+	if c.MaxReceives == 0 {
+		c.MaxReceives = 5
+	}
+	if c.PollInterval == 0 {
+		c.PollInterval = time.Minute
+	}
+	return nil
+}
+
+// Input reads CloudTrail log files announced on a queue or found in a
+// bucket, and hands their records to the node.
+type Input struct {
+	cfg    Config
+	tenant string
+	app    input.Appender
+	log    *slog.Logger
+	aws    aws.Config
+	ledger ledger
+
+	mu      sync.Mutex
+	buckets map[string]objstore.Store // by bucket name
+	q, dlq  *queue
+
+	receives map[string]receipts // queue: by message id
+}
+
+// New checks cfg; stateDir holds the input's ledger of files read.
+func New(ctx context.Context, cfg Config, tenant, stateDir string, app input.Appender, log *slog.Logger) (*Input, error) {
+	if err := cfg.Check(); err != nil {
+		return nil, err
+	}
+	if cfg.Tenant != "" {
+		tenant = cfg.Tenant
+	}
+	var opts []func(*config.LoadOptions) error
+	if cfg.Region != "" {
+		opts = append(opts, config.WithRegion(cfg.Region))
+	}
+	if cfg.Profile != "" {
+		opts = append(opts, config.WithSharedConfigProfile(cfg.Profile))
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS config: %w", err)
+	}
+	in := &Input{cfg: cfg, tenant: tenant, app: app, log: log, aws: awsCfg,
+		ledger:  ledger{path: filepath.Join(stateDir, "cloudtrail-"+cfg.Name+".json")},
+		buckets: map[string]objstore.Store{}}
+	if cfg.QueueURL != "" {
+		if in.q, err = newQueue(cfg.QueueURL, cfg.Region, awsCfg.Credentials, cfg.Wait); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.DeadLetterQueueURL != "" {
+		if in.dlq, err = newQueue(cfg.DeadLetterQueueURL, cfg.Region, awsCfg.Credentials, 0); err != nil {
+			return nil, err
+		}
+	}
+	return in, nil
+}
+
+// Source names the input in logs and restarts.
+func (in *Input) Source() string { return "cloudtrail:" + in.cfg.Name }
+
+// Run reads until ctx ends or an error the input cannot go past.
+func (in *Input) Run(ctx context.Context) error {
+	if err := in.ledger.load(); err != nil {
+		return fmt.Errorf("cloudtrail %s: %w", in.cfg.Name, err)
+	}
+	if in.q != nil {
+		return in.runQueue(ctx)
+	}
+	return in.runPoll(ctx)
+}
+
+// store returns the store of a bucket.
+func (in *Input) store(ctx context.Context, bucket string) (objstore.Store, error) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if s, ok := in.buckets[bucket]; ok {
+		return s, nil
+	}
+	s, err := s3store.New(ctx, s3store.Config{Bucket: bucket, Region: in.cfg.Region, Endpoint: in.cfg.Endpoint,
+		PathStyle: in.cfg.PathStyle, Profile: in.cfg.Profile, SkipBucketCheck: true}, in.log)
+	if err != nil {
+		return nil, err
+	}
+	in.buckets[bucket] = s
+	return s, nil
+}
+
+// errUnreadable marks a file that could not be fetched: worth trying
+// again later (it may be missing for good; MaxReceives decides).
+type errUnreadable struct{ err error }
+
+func (e errUnreadable) Error() string { return e.err.Error() }
+func (e errUnreadable) Unwrap() error { return e.err }
+
+// chunk is how many records go to the WAL in one append.
+const chunk = 2000
+
+// ingest appends a file's records, returning the WAL position of the last
+// record appended (0: none). A file that is not a CloudTrail log goes to
+// the error output whole; one that cannot be fetched is an errUnreadable.
+func (in *Input) ingest(ctx context.Context, o Object) (last uint64, n int, err error) {
+	s, err := in.store(ctx, o.Bucket)
+	if err != nil {
+		return 0, 0, errUnreadable{err}
+	}
+	raw, err := s.Get(ctx, o.Key)
+	if err != nil {
+		return 0, 0, errUnreadable{fmt.Errorf("%s: %w", o, err)}
+	}
+	now := time.Now()
+	var evs []*event.Event
+	var bad []input.Bad
+	flush := func() error {
+		if len(evs)+len(bad) == 0 {
+			return nil
+		}
+		l, err := in.app.Append(ctx, evs, bad, "cloudtrail", in.tenant, now)
+		if err != nil {
+			return err
+		}
+		last, n = l, n+len(evs)
+		evs, bad = evs[:0], bad[:0]
+		return nil
+	}
+	name := o.String()
+	data, err := Decompress(raw)
+	if err == nil {
+		err = Records(data, func(i int, r []byte) error {
+			ev, err := Event(r, name, i, in.tenant)
+			if err != nil {
+				bad = append(bad, input.Bad{Err: &mapping.Error{Type: "map", Err: fmt.Errorf("%s record %d: %w", name, i, err)}, Line: r})
+			} else {
+				evs = append(evs, ev)
+			}
+			if len(evs)+len(bad) >= chunk {
+				return flush()
+			}
+			return nil
+		})
+	}
+	if err != nil && ctx.Err() == nil && len(evs) == 0 && n == 0 {
+		// Not gzip, not JSON, no Records: the error output keeps it whole.
+		bad = append(bad[:0], input.Bad{Err: &mapping.Error{Type: "map", Err: fmt.Errorf("%s: %w", name, err)}, Line: raw})
+		in.log.Warn("not a CloudTrail log file; sent to the error output", "file", name, "err", err)
+	} else if err != nil {
+		return last, n, err
+	}
+	return last, n, flush()
+}
+
+// ledger remembers the files read (and made durable), so that a message
+// delivered twice, or a file listed again, is not read twice. It is saved
+// after the files' records are durable, so a crash in between reads a
+// file again: its events keep their ids (eventID), and readers see each
+// once.
+type ledger struct {
+	path string
+	st   struct {
+		// Done: "s3://bucket/key" → when it was read (Unix seconds).
+		Done map[string]int64 `json:"done"`
+		// Days: polling only; stream folder → the newest day folder
+		// listed to its end ("2024/10/12").
+		Days map[string]string `json:"days,omitempty"`
+		// Fails: polling only; file → polls that could not read it.
+		Fails map[string]int `json:"fails,omitempty"`
+	}
+	saved map[string]string // polling: Days as last saved
+}
+
+func (l *ledger) load() error {
+	l.st.Done, l.st.Days, l.st.Fails = map[string]int64{}, map[string]string{}, map[string]int{}
+	data, err := os.ReadFile(l.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(data, &l.st); err != nil {
+		return fmt.Errorf("%s: %w", l.path, err)
+	}
+	if l.st.Done == nil {
+		l.st.Done = map[string]int64{}
+	}
+	if l.st.Days == nil {
+		l.st.Days = map[string]string{}
+	}
+	if l.st.Fails == nil {
+		l.st.Fails = map[string]int{}
+	}
+	l.saved = maps.Clone(l.st.Days)
+	return nil
+}
+
+func (l *ledger) save() error {
+	data, _ := json.Marshal(&l.st)
+	if err := os.MkdirAll(filepath.Dir(l.path), 0o755); err != nil {
+		return err
+	}
+	return objstore.WriteFile(l.path, data)
+}

@@ -1,0 +1,178 @@
+package cloudtrail
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/kansa-audit/kansa/internal/input"
+	"github.com/kansa-audit/kansa/internal/mapping"
+)
+
+// ledgerTTL is how long the queue input remembers a file it read: longer
+// than SQS keeps a message (14 days at most).
+const ledgerTTL = 15 * 24 * time.Hour
+
+// runQueue receives notifications until ctx ends. A message is deleted
+// only once the records of every file it names are durable (or it is
+// given up, and its dead-letter record is durable).
+func (in *Input) runQueue(ctx context.Context) error {
+	in.log.Info("reading CloudTrail notifications", "queue", in.cfg.QueueURL)
+	for {
+		msgs, err := in.q.receive(ctx, 10, in.cfg.Wait, in.cfg.VisibilityTimeout)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := in.handle(ctx, msgs); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+// handle reads the files of one receive's messages, makes their records
+// durable, notes them in the ledger, and deletes the messages.
+func (in *Input) handle(ctx context.Context, msgs []message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	var (
+		last   uint64
+		events int
+		read   []string  // files whose records were appended
+		done   []message // to delete
+		dead   []message // to give up
+		bad    []input.Bad
+	)
+	in.countReceives(msgs)
+	for _, m := range msgs {
+		objs, err := Objects([]byte(m.Body))
+		if err != nil {
+			// A message of no known shape will not get better.
+			in.log.Warn("not a notification; giving it up", "message", m.ID, "err", err)
+			dead = append(dead, m)
+			bad = append(bad, deadLetter(m, err))
+			continue
+		}
+		var failed error
+		for _, o := range objs {
+			if IsDigest(o.Key) || in.ledger.has(o.String()) {
+				continue
+			}
+			l, n, err := in.ingest(ctx, o)
+			if l > 0 {
+				last = l
+			}
+			events += n
+			if errors.As(err, new(errUnreadable)) {
+				failed = err
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			read = append(read, o.String())
+		}
+		switch {
+		case failed == nil:
+			done = append(done, m)
+		case m.Receives >= in.cfg.MaxReceives:
+			in.log.Warn("a file cannot be read; giving the message up", "message", m.ID, "receives", m.Receives, "err", failed)
+			dead = append(dead, m)
+			bad = append(bad, deadLetter(m, failed))
+		default:
+			in.log.Warn("a file cannot be read; the message comes back after its visibility timeout",
+				"message", m.ID, "receives", m.Receives, "max_receives", in.cfg.MaxReceives, "err", failed)
+		}
+	}
+	if len(bad) > 0 {
+		l, err := in.app.Append(ctx, nil, bad, "cloudtrail", in.tenant, time.Now())
+		if err != nil {
+			return err
+		}
+		last = l
+	}
+	if last > 0 {
+		if err := in.app.Sync(ctx, last, events); err != nil {
+			return err
+		}
+	}
+	if len(read) > 0 {
+		now := time.Now()
+		for _, f := range read {
+			in.ledger.st.Done[f] = now.Unix()
+		}
+		for f, at := range in.ledger.st.Done {
+			if now.Sub(time.Unix(at, 0)) > ledgerTTL {
+				delete(in.ledger.st.Done, f)
+			}
+		}
+		if err := in.ledger.save(); err != nil {
+			return err
+		}
+	}
+	for _, m := range dead {
+		if in.dlq != nil {
+			if err := in.dlq.send(ctx, m.Body); err != nil {
+				return fmt.Errorf("dead-letter queue: %w", err)
+			}
+		}
+	}
+	for _, m := range append(done, dead...) {
+		delete(in.receives, m.ID)
+		if err := in.q.remove(ctx, m.Receipt); err != nil {
+			// It comes back, and the ledger skips what it names.
+			in.log.Warn("deleting a message", "message", m.ID, "err", err)
+		}
+	}
+	return nil
+}
+
+// countReceives sets each message's Receives to the larger of SQS's
+// count (ApproximateReceiveCount) and this process's own: some
+// SQS-compatible servers do not count. Counts of messages not seen for a
+// day (deleted by another receiver) are dropped.
+func (in *Input) countReceives(msgs []message) {
+	now := time.Now()
+	if in.receives == nil {
+		in.receives = map[string]receipts{}
+	}
+	for i := range msgs {
+		r := in.receives[msgs[i].ID]
+		r.n, r.last = r.n+1, now
+		in.receives[msgs[i].ID] = r
+		msgs[i].Receives = max(msgs[i].Receives, r.n)
+	}
+	if len(in.receives) > 1000 {
+		for id, r := range in.receives {
+			if now.Sub(r.last) > 24*time.Hour {
+				delete(in.receives, id)
+			}
+		}
+	}
+}
+
+// receipts counts a message's receives by this process.
+type receipts struct {
+	n    int
+	last time.Time
+}
+
+// deadLetter is the error-output record of a message given up.
+func deadLetter(m message, err error) input.Bad {
+	return input.Bad{
+		Err:  &mapping.Error{Type: "dead_letter", Err: fmt.Errorf("SQS message %s given up after %d receives: %w", m.ID, m.Receives, err)},
+		Line: []byte(m.Body),
+	}
+}
+
+func (l *ledger) has(file string) bool {
+	_, ok := l.st.Done[file]
+	return ok
+}
