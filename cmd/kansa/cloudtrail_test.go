@@ -342,3 +342,68 @@ inputs:
 		t.Fatalf("archived %d events, %d ids: %v", len(all), len(ids), ids)
 	}
 }
+
+// TestCloudTrailQueueKill SIGKILLs kansa while it reads a queue of files
+// and starts it again: every record is archived, and search sees each once.
+func TestCloudTrailQueueKill(t *testing.T) {
+	needBinary(t)
+	s3url := testS3(t)
+	sqs := goaws(t)
+	trail := sqs + "/" + goawsAccount + "/trail"
+	bucket := fmt.Sprintf("trail-k-%d", time.Now().UnixNano())
+	put := trailBucket(t, s3url, bucket)
+	const files, per = 40, 500
+	for f := range files {
+		key := fmt.Sprintf("AWSLogs/210987654321/CloudTrail/us-east-1/2024/10/12/f%02d.json.gz", f)
+		put(key, gzipped(trailRecords(fmt.Sprintf("k%02d", f), per)))
+		awsQuery(t, trail, url.Values{"Action": {"SendMessage"}, "QueueUrl": {trail},
+			"MessageBody": {fmt.Sprintf(`{"s3Bucket":"%s","s3ObjectKey":["%s"]}`, bucket, key)}})
+	}
+	cfg := writeConfig(t, fmt.Sprintf(`batch:
+  max_interval: 100ms
+inputs:
+  cloudtrail:
+    - name: trail
+      queue_url: %s
+      endpoint: %s
+      wait: 1s
+`, trail, s3url))
+	data := t.TempDir()
+	srv := startServe(t, data, "--config", cfg)
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		resp, err := http.Get(srv.url + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if metricValue(string(b), "kansa_accepted_total") >= 3*per {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing accepted\n%s", srv.stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond) // polling the server's counters
+	}
+	srv.kill()
+	srv = startServe(t, data, "--config", cfg)
+	waitSearch(t, srv, data, "source:cloudtrail:210987654321", files*per)
+	for deadline := time.Now().Add(30 * time.Second); queueDepth(t, trail) > 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d messages left", queueDepth(t, trail))
+		}
+		time.Sleep(50 * time.Millisecond) // polling the queue
+	}
+	srv.stop(t)
+	ids := map[string]bool{}
+	for _, e := range archivedEvents(t, filepath.Join(data, "archive")) {
+		ids[e.ID] = true
+	}
+	if len(ids) != files*per {
+		t.Fatalf("%d distinct records archived, want %d", len(ids), files*per)
+	}
+	out, err := run(t, nil, "search", "--data", data, "--format", "json", "--limit", "0", "source:cloudtrail:210987654321")
+	if n := strings.Count(string(out), "\n"); err != nil || n != files*per {
+		t.Fatalf("search: %d events, %v", n, err)
+	}
+}
