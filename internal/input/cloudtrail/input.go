@@ -215,12 +215,14 @@ func (in *Input) ingest(ctx context.Context, o Object) (last uint64, n int, err 
 	now := time.Now()
 	var evs []*event.Event
 	var bad []input.Bad
+	var appendErr error
 	flush := func() error {
 		if len(evs)+len(bad) == 0 {
 			return nil
 		}
 		l, err := in.app.Append(ctx, evs, bad, "cloudtrail", in.tenant, now)
 		if err != nil {
+			appendErr = err
 			return err
 		}
 		last, n = l, n+len(evs)
@@ -242,16 +244,30 @@ func (in *Input) ingest(ctx context.Context, o Object) (last uint64, n int, err 
 			}
 			return nil
 		})
+	} else {
+		data = raw
 	}
-	if err != nil && ctx.Err() == nil && len(evs) == 0 && n == 0 {
-		// Not gzip, not JSON, no Records: the error output keeps it whole.
-		bad = append(bad[:0], input.Bad{Err: &mapping.Error{Type: "map", Err: fmt.Errorf("%s: %w", name, err)}, Line: raw})
+	if appendErr != nil {
+		return last, n, appendErr
+	}
+	if err != nil {
+		// Not gzip, not JSON, no Records, or broken past some records
+		// (those are kept): the error output keeps the file, up to
+		// maxErrorLine; it stays in the bucket either way.
+		line := data
+		msg := fmt.Errorf("%s: %w", name, err)
+		if len(line) > maxErrorLine {
+			line = line[:maxErrorLine]
+			msg = fmt.Errorf("%s (the first %d of %d bytes): %w", name, maxErrorLine, len(data), err)
+		}
+		bad = append(bad, input.Bad{Err: &mapping.Error{Type: "map", Err: msg}, Line: line})
 		in.log.Warn("not a CloudTrail log file; sent to the error output", "file", name, "err", err)
-	} else if err != nil {
-		return last, n, err
 	}
 	return last, n, flush()
 }
+
+// maxErrorLine bounds the copy of a broken file in the error output.
+const maxErrorLine = 1 << 20
 
 // ledger remembers the files read (and made durable), so that a message
 // delivered twice, or a file listed again, is not read twice. It is saved
