@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The SQS-compatible server the CloudTrail input's tests run: goaws
 # (github.com/Admiral-Piett/goaws, MIT), which speaks SQS's and SNS's query
-# protocols, delivers SNS messages to subscribed queues (wrapped as SNS
-# wraps them) and counts receives. Each test starts its own on a free port
-# of its own config.
+# protocols and delivers SNS messages to subscribed queues (wrapped as SNS
+# wraps them). Unlike SQS, it ignores a receive's VisibilityTimeout (the
+# queue's applies) and reports every ApproximateReceiveCount as 1, so the
+# tests give up messages on kansa's own count of receives. Each test starts
+# its own on a free port of its own config.
 #
 #   bash scripts/goaws.sh install   # prints the binary's path, building it once
 #

@@ -279,7 +279,7 @@ inputs:
 
 	dead := errorRecords(t, data, "dead_letter")
 	if len(dead) != 2 || !strings.Contains(strings.Join(dead, "\n"), `given up after 2 receives`) ||
-		!strings.Contains(strings.Join(dead, "\n"), `missing.json.gz`) {
+		!strings.Contains(strings.Join(dead, "\n"), `missing.json.gz`) || !strings.Contains(dead[0], `"source":"cloudtrail:trail"`) {
 		t.Fatalf("dead_letter records:\n%s", strings.Join(dead, "\n"))
 	}
 	if bad := errorRecords(t, data, "map"); len(bad) != 1 || !strings.Contains(bad[0], "broken.json.gz") {

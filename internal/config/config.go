@@ -353,6 +353,9 @@ func (c *Config) Validate() error {
 	for i := range c.Inputs.CloudTrail {
 		in := &c.Inputs.CloudTrail[i]
 		if err := in.Check(); err != nil {
+			if in.Name == "" {
+				return fmt.Errorf("inputs.cloudtrail, entry %d: %w", i+1, err)
+			}
 			return fmt.Errorf("inputs.cloudtrail %s: %w", in.Name, err)
 		}
 		if names["cloudtrail:"+in.Name] {

@@ -7,13 +7,12 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/kansa-audit/kansa/internal/event"
 	"github.com/kansa-audit/kansa/internal/input"
@@ -70,8 +69,12 @@ func (c *Config) Check() error {
 	switch {
 	case c.Name == "":
 		return errors.New("a name is required")
-	case (c.QueueURL == "") == (c.Bucket == ""):
-		return errors.New("give queue_url (SQS notifications) or bucket (polling), one of them")
+	case c.QueueURL == "" && c.Bucket == "":
+		return errors.New("give queue_url (SQS notifications) or bucket (polling)")
+	case c.QueueURL != "" && c.Bucket != "":
+		return errors.New("give queue_url (SQS notifications) or bucket (polling), not both")
+	case strings.ContainsAny(c.Bucket, "/:"):
+		return fmt.Errorf("bucket %q: a bucket's name only (a folder inside it goes in prefix)", c.Bucket)
 	case c.Prefix != "" && c.Bucket == "":
 		return errors.New("prefix is for polling a bucket: give bucket too")
 	case c.Wait < 0 || c.Wait > 20*time.Second:
@@ -82,6 +85,11 @@ func (c *Config) Check() error {
 		return errors.New("max_receives must be positive")
 	case c.PollInterval < 0:
 		return errors.New("poll_interval must be positive")
+	}
+	if c.Endpoint != "" {
+		if u, err := url.Parse(c.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("endpoint %q: give a URL such as http://127.0.0.1:9000", c.Endpoint)
+		}
 	}
 	if c.QueueURL != "" {
 		if _, err := newQueue(c.QueueURL, c.Region, nil, 0); err != nil {
@@ -115,7 +123,6 @@ type Input struct {
 	tenant string
 	app    input.Appender
 	log    *slog.Logger
-	aws    aws.Config
 	ledger ledger
 
 	mu      sync.Mutex
@@ -133,18 +140,11 @@ func New(ctx context.Context, cfg Config, tenant, stateDir string, app input.App
 	if cfg.Tenant != "" {
 		tenant = cfg.Tenant
 	}
-	var opts []func(*config.LoadOptions) error
-	if cfg.Region != "" {
-		opts = append(opts, config.WithRegion(cfg.Region))
-	}
-	if cfg.Profile != "" {
-		opts = append(opts, config.WithSharedConfigProfile(cfg.Profile))
-	}
-	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+	awsCfg, err := s3store.LoadAWSConfig(ctx, cfg.Region, cfg.Profile)
 	if err != nil {
-		return nil, fmt.Errorf("load AWS config: %w", err)
+		return nil, err
 	}
-	in := &Input{cfg: cfg, tenant: tenant, app: app, log: log, aws: awsCfg,
+	in := &Input{cfg: cfg, tenant: tenant, app: app, log: log,
 		ledger:  ledger{path: filepath.Join(stateDir, "cloudtrail-"+cfg.Name+".json")},
 		buckets: map[string]objstore.Store{}}
 	if cfg.QueueURL != "" {
@@ -160,7 +160,8 @@ func New(ctx context.Context, cfg Config, tenant, stateDir string, app input.App
 	return in, nil
 }
 
-// Source names the input in logs and restarts.
+// Source names the input in logs and restarts, and is the source of its
+// error-output records (its events are cloudtrail:ACCOUNT).
 func (in *Input) Source() string { return "cloudtrail:" + in.cfg.Name }
 
 // Run reads until ctx ends or an error the input cannot go past.
@@ -220,7 +221,7 @@ func (in *Input) ingest(ctx context.Context, o Object) (last uint64, n int, err 
 		if len(evs)+len(bad) == 0 {
 			return nil
 		}
-		l, err := in.app.Append(ctx, evs, bad, "cloudtrail", in.tenant, now)
+		l, err := in.app.Append(ctx, evs, bad, in.Source(), in.tenant, now)
 		if err != nil {
 			appendErr = err
 			return err
@@ -269,6 +270,72 @@ func (in *Input) ingest(ctx context.Context, o Object) (last uint64, n int, err 
 // maxErrorLine bounds the copy of a broken file in the error output.
 const maxErrorLine = 1 << 20
 
+// round is what one round of reads (a receive's messages, a day folder)
+// appended and has to make durable.
+type round struct {
+	last   uint64      // WAL position of the last record appended
+	events int         // events appended
+	read   []string    // files done with (read, or given up)
+	bad    []input.Bad // error-output records still to append
+}
+
+// read appends a file's records to r unless it is a digest file or in the
+// ledger. A file that cannot be fetched is returned as unreadable; err is
+// an error that stops the round (the WAL's).
+func (in *Input) read(ctx context.Context, o Object, r *round) (unreadable, err error) {
+	f := o.String()
+	if IsDigest(o.Key) || in.ledger.has(f) {
+		return nil, nil
+	}
+	l, n, err := in.ingest(ctx, o)
+	if l > 0 {
+		r.last = l
+	}
+	r.events += n
+	if errors.As(err, new(errUnreadable)) {
+		return err, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	r.read = append(r.read, f)
+	return nil, nil
+}
+
+// commit ends a round: it appends r.bad, waits until everything appended
+// is durable, then notes r.read in the ledger, forgets the entries forget
+// names and saves the ledger (when anything was read, or when save).
+func (in *Input) commit(ctx context.Context, r *round, save bool, forget func(file string, at int64) bool) error {
+	if len(r.bad) > 0 {
+		l, err := in.app.Append(ctx, nil, r.bad, in.Source(), in.tenant, time.Now())
+		if err != nil {
+			return err
+		}
+		r.last = l
+	}
+	if r.last > 0 {
+		if err := in.app.Sync(ctx, r.last, r.events); err != nil {
+			return err
+		}
+	}
+	if len(r.read) > 0 {
+		in.log.Info("CloudTrail files read and durable", "files", len(r.read), "events", r.events)
+	}
+	if len(r.read) == 0 && !save {
+		return nil
+	}
+	now := time.Now().Unix()
+	for _, f := range r.read {
+		in.ledger.st.Done[f] = now
+	}
+	for f, at := range in.ledger.st.Done {
+		if forget(f, at) {
+			delete(in.ledger.st.Done, f)
+		}
+	}
+	return in.ledger.save()
+}
+
 // ledger remembers the files read (and made durable), so that a message
 // delivered twice, or a file listed again, is not read twice. It is saved
 // after the files' records are durable, so a crash in between reads a
@@ -290,6 +357,7 @@ type ledger struct {
 
 func (l *ledger) load() error {
 	l.st.Done, l.st.Days, l.st.Fails = map[string]int64{}, map[string]string{}, map[string]int{}
+	l.saved = map[string]string{}
 	data, err := os.ReadFile(l.path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -309,7 +377,7 @@ func (l *ledger) load() error {
 	if l.st.Fails == nil {
 		l.st.Fails = map[string]int{}
 	}
-	l.saved = maps.Clone(l.st.Days)
+	maps.Copy(l.saved, l.st.Days)
 	return nil
 }
 

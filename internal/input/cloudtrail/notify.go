@@ -24,7 +24,8 @@ func (o Object) String() string { return "s3://" + o.Bucket + "/" + o.Key }
 //     events; keys are URL-decoded as S3 sends them);
 //   - EventBridge's "Object Created" events.
 //
-// S3's test event (sent when a notification is configured) and SNS
+// S3's test event (sent when a notification is configured), CloudTrail's
+// validation message (sent when a trail's topic is set up) and SNS
 // subscription messages announce nothing: no objects and no error. A
 // message of no known shape is an error.
 func Objects(body []byte) ([]Object, error) {
@@ -49,6 +50,8 @@ func Objects(body []byte) ([]Object, error) {
 			} `json:"s3"`
 		} `json:"Records"`
 		Event string `json:"Event"` // s3:TestEvent
+		// CloudTrail's message when a trail's topic is set up
+		Validation string `json:"CloudTrailValidationMessage"`
 		// EventBridge
 		DetailType string `json:"detail-type"`
 		Detail     struct {
@@ -88,7 +91,7 @@ func Objects(body []byte) ([]Object, error) {
 			objs = append(objs, Object{r.S3.Bucket.Name, k})
 		}
 		return objs, nil
-	case m.Event == "s3:TestEvent":
+	case m.Event == "s3:TestEvent" || m.Validation != "":
 		return nil, nil
 	case m.DetailType == "Object Created" && m.Detail.Bucket.Name != "":
 		return []Object{{m.Detail.Bucket.Name, m.Detail.Object.Key}}, nil

@@ -22,6 +22,7 @@ func TestObjects(t *testing.T) {
 		{"S3 event", s3event, "[s3://b/AWSLogs/a b+c.json.gz]"},
 		{"S3 event through SNS", fmt.Sprintf(`{"Type":"Notification","Message":%q}`, s3event), "[s3://b/AWSLogs/a b+c.json.gz]"},
 		{"S3 test event", `{"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2024-10-12T00:00:00.000Z","Bucket":"b"}`, "[]"},
+		{"CloudTrail validation", fmt.Sprintf(`{"Type":"Notification","Message":%q}`, `{"CloudTrailValidationMessage":"CloudTrail validation message."}`), "[]"},
 		{"SNS subscription", `{"Type":"SubscriptionConfirmation","Message":"You have chosen to subscribe"}`, "[]"},
 		{"EventBridge", `{"version":"0","detail-type":"Object Created","source":"aws.s3","detail":{"bucket":{"name":"b"},"object":{"key":"k"}}}`, "[s3://b/k]"},
 	} {
@@ -42,8 +43,10 @@ func TestConfigCheck(t *testing.T) {
 		cfg  Config
 		want string
 	}{
-		{Config{Name: "x"}, "give queue_url (SQS notifications) or bucket (polling), one of them"},
-		{Config{Name: "x", QueueURL: "q", Bucket: "b"}, "give queue_url (SQS notifications) or bucket (polling), one of them"},
+		{Config{Name: "x"}, "give queue_url (SQS notifications) or bucket (polling)"},
+		{Config{Name: "x", QueueURL: "q", Bucket: "b"}, "give queue_url (SQS notifications) or bucket (polling), not both"},
+		{Config{Name: "x", Bucket: "s3://b/AWSLogs/"}, `bucket "s3://b/AWSLogs/": a bucket's name only (a folder inside it goes in prefix)`},
+		{Config{Name: "x", Bucket: "b", Endpoint: "127.0.0.1:9000"}, `endpoint "127.0.0.1:9000": give a URL such as http://127.0.0.1:9000`},
 		{Config{Name: "x", QueueURL: "sqs/queue"}, `queue_url "sqs/queue": want an http(s) URL such as https://sqs.us-east-1.amazonaws.com/123456789012/trail`},
 		{Config{Name: "x", QueueURL: "https://sqs.eu-west-1.amazonaws.com/1/q", Prefix: "AWSLogs/"}, "prefix is for polling a bucket: give bucket too"},
 		{Config{Name: "x", Bucket: "b", Wait: 30e9}, "wait: SQS waits 0s to 20s"},
@@ -55,6 +58,13 @@ func TestConfigCheck(t *testing.T) {
 	c := Config{Name: "x", QueueURL: "https://sqs.eu-west-1.amazonaws.com/1/q"}
 	if err := c.Check(); err != nil || c.MaxReceives != 5 || c.Wait != 20e9 || c.VisibilityTimeout != 300e9 {
 		t.Fatalf("%v %+v", err, c)
+	}
+	in := &Input{cfg: c}
+	msgs := []message{{ID: "a", Receives: 3}, {ID: "b", Receives: 1}}
+	in.countReceives(msgs)
+	in.countReceives(msgs[1:])
+	if msgs[0].Receives != 3 || msgs[1].Receives != 2 {
+		t.Fatalf("receives: the larger of the server's count and kansa's: %+v", msgs)
 	}
 	q, _ := newQueue(c.QueueURL, "", nil, 0)
 	if q.region != "eu-west-1" {

@@ -168,76 +168,48 @@ func (in *Input) pollDay(ctx context.Context, c *s3.Client, stream string, day t
 	if err != nil {
 		return false, err
 	}
-	var (
-		last   uint64
-		events int
-		read   []string
-		bad    []input.Bad
-	)
+	var r round
 	for _, k := range keys {
 		o := Object{in.cfg.Bucket, k}
-		f := o.String()
-		if IsDigest(k) || in.ledger.has(f) {
-			continue
-		}
-		l, n, err := in.ingest(ctx, o)
-		if l > 0 {
-			last = l
-		}
-		events += n
-		if errors.As(err, new(errUnreadable)) {
-			in.ledger.st.Fails[f]++
-			if in.ledger.st.Fails[f] < in.cfg.MaxReceives {
-				in.log.Warn("a file cannot be read; trying again at the next poll", "file", f, "tries", in.ledger.st.Fails[f], "err", err)
-				hold = true
-				continue
-			}
-			in.log.Warn("a file cannot be read; giving it up", "file", f, "tries", in.ledger.st.Fails[f], "err", err)
-			bad = append(bad, input.Bad{Err: &mapping.Error{Type: "dead_letter", Err: err}, Line: []byte(f)})
-		} else if err != nil {
-			return hold, err
-		}
-		delete(in.ledger.st.Fails, f)
-		read = append(read, f)
-	}
-	if len(bad) > 0 {
-		l, err := in.app.Append(ctx, nil, bad, "cloudtrail", in.tenant, time.Now())
+		unreadable, err := in.read(ctx, o, &r)
 		if err != nil {
 			return hold, err
 		}
-		last = l
-	}
-	if last > 0 {
-		if err := in.app.Sync(ctx, last, events); err != nil {
-			return hold, err
+		f := o.String()
+		if unreadable == nil {
+			delete(in.ledger.st.Fails, f)
+			continue
 		}
+		in.ledger.st.Fails[f]++
+		if in.ledger.st.Fails[f] < in.cfg.MaxReceives {
+			in.log.Warn("a file cannot be read; trying again at the next poll", "file", f, "tries", in.ledger.st.Fails[f], "err", unreadable)
+			hold = true
+			continue
+		}
+		in.log.Warn("a file cannot be read; giving it up", "file", f, "tries", in.ledger.st.Fails[f], "err", unreadable)
+		delete(in.ledger.st.Fails, f)
+		r.bad = append(r.bad, input.Bad{Err: &mapping.Error{Type: "dead_letter", Err: unreadable}, Line: []byte(f)})
+		r.read = append(r.read, f)
 	}
-	now := time.Now()
-	for _, f := range read {
-		in.ledger.st.Done[f] = now.Unix()
-	}
+	// The stream's day moves here once nothing before it is left to try;
+	// files of days no longer listed are forgotten.
 	reached := in.ledger.st.Days[stream]
-	if d := day.Format(dayLayout); advance && !hold && d > reached && !day.After(now.UTC()) {
+	if d := day.Format(dayLayout); advance && !hold && d > reached && !day.After(time.Now().UTC()) {
 		in.ledger.st.Days[stream] = d
 		reached = d
 	}
-	// Files of days no longer listed are forgotten.
+	var oldest string
 	if reached != "" {
 		t, _ := time.Parse(dayLayout, reached)
-		oldest := t.AddDate(0, 0, -1).Format(dayLayout)
-		base := "s3://" + in.cfg.Bucket + "/" + stream
-		for f := range in.ledger.st.Done {
-			if rest, ok := strings.CutPrefix(f, base); ok && dayPath.MatchString(rest) && rest[:10] < oldest {
-				delete(in.ledger.st.Done, f)
-			}
-		}
+		oldest = t.AddDate(0, 0, -1).Format(dayLayout)
 	}
-	if len(read) == 0 && !hold && reached == in.ledger.saved[stream] {
-		return hold, nil
+	base := "s3://" + in.cfg.Bucket + "/" + stream
+	err = in.commit(ctx, &r, hold || reached != in.ledger.saved[stream], func(f string, _ int64) bool {
+		rest, ok := strings.CutPrefix(f, base)
+		return ok && dayPath.MatchString(rest) && rest[:10] < oldest
+	})
+	if err == nil {
+		in.ledger.saved[stream] = reached
 	}
-	if in.ledger.saved == nil {
-		in.ledger.saved = map[string]string{}
-	}
-	in.ledger.saved[stream] = reached
-	return hold, in.ledger.save()
+	return hold, err
 }

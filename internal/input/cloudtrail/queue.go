@@ -1,8 +1,8 @@
 package cloudtrail
 
 import (
+	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -43,12 +43,9 @@ func (in *Input) handle(ctx context.Context, msgs []message) error {
 		return nil
 	}
 	var (
-		last   uint64
-		events int
-		read   []string  // files whose records were appended
-		done   []message // to delete
-		dead   []message // to give up
-		bad    []input.Bad
+		r    round
+		done []message // to delete
+		dead []message // to give up
 	)
 	in.countReceives(msgs)
 	for _, m := range msgs {
@@ -57,27 +54,16 @@ func (in *Input) handle(ctx context.Context, msgs []message) error {
 			// A message of no known shape will not get better.
 			in.log.Warn("not a notification; giving it up", "message", m.ID, "err", err)
 			dead = append(dead, m)
-			bad = append(bad, deadLetter(m, err))
+			r.bad = append(r.bad, deadLetter(m, err))
 			continue
 		}
 		var failed error
 		for _, o := range objs {
-			if IsDigest(o.Key) || in.ledger.has(o.String()) {
-				continue
-			}
-			l, n, err := in.ingest(ctx, o)
-			if l > 0 {
-				last = l
-			}
-			events += n
-			if errors.As(err, new(errUnreadable)) {
-				failed = err
-				continue
-			}
+			unreadable, err := in.read(ctx, o, &r)
 			if err != nil {
 				return err
 			}
-			read = append(read, o.String())
+			failed = cmp.Or(unreadable, failed)
 		}
 		switch {
 		case failed == nil:
@@ -85,37 +71,17 @@ func (in *Input) handle(ctx context.Context, msgs []message) error {
 		case m.Receives >= in.cfg.MaxReceives:
 			in.log.Warn("a file cannot be read; giving the message up", "message", m.ID, "receives", m.Receives, "err", failed)
 			dead = append(dead, m)
-			bad = append(bad, deadLetter(m, failed))
+			r.bad = append(r.bad, deadLetter(m, failed))
 		default:
 			in.log.Warn("a file cannot be read; the message comes back after its visibility timeout",
 				"message", m.ID, "receives", m.Receives, "max_receives", in.cfg.MaxReceives, "err", failed)
 		}
 	}
-	if len(bad) > 0 {
-		l, err := in.app.Append(ctx, nil, bad, "cloudtrail", in.tenant, time.Now())
-		if err != nil {
-			return err
-		}
-		last = l
-	}
-	if last > 0 {
-		if err := in.app.Sync(ctx, last, events); err != nil {
-			return err
-		}
-	}
-	if len(read) > 0 {
-		now := time.Now()
-		for _, f := range read {
-			in.ledger.st.Done[f] = now.Unix()
-		}
-		for f, at := range in.ledger.st.Done {
-			if now.Sub(time.Unix(at, 0)) > ledgerTTL {
-				delete(in.ledger.st.Done, f)
-			}
-		}
-		if err := in.ledger.save(); err != nil {
-			return err
-		}
+	err := in.commit(ctx, &r, false, func(_ string, at int64) bool {
+		return time.Since(time.Unix(at, 0)) > ledgerTTL
+	})
+	if err != nil {
+		return err
 	}
 	for _, m := range dead {
 		if in.dlq != nil {

@@ -179,15 +179,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 				t.MaxIdleConnsPerHost = max(t.MaxIdleConnsPerHost, 2*s.concurrency)
 			})),
 	}
-	if cfg.Region != "" {
-		opts = append(opts, config.WithRegion(cfg.Region))
-	}
-	if cfg.Profile != "" {
-		opts = append(opts, config.WithSharedConfigProfile(cfg.Profile))
-	}
-	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+	awsCfg, err := LoadAWSConfig(ctx, cfg.Region, cfg.Profile, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("s3: load AWS config: %w", err)
+		return nil, fmt.Errorf("s3: %w", err)
 	}
 	if awsCfg.Region == "" {
 		if cfg.Endpoint == "" {
@@ -233,6 +227,23 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 		}
 	}
 	return s, nil
+}
+
+// LoadAWSConfig loads the AWS SDK's configuration (environment, shared
+// files, the standard credentials chain) with region and profile when they
+// are set, and opts.
+func LoadAWSConfig(ctx context.Context, region, profile string, opts ...func(*config.LoadOptions) error) (aws.Config, error) {
+	if region != "" {
+		opts = append(opts, config.WithRegion(region))
+	}
+	if profile != "" {
+		opts = append(opts, config.WithSharedConfigProfile(profile))
+	}
+	c, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return c, fmt.Errorf("load AWS config: %w", err)
+	}
+	return c, nil
 }
 
 // configure checks cfg, fills in its defaults and copies it into s.
