@@ -177,6 +177,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 			WithTransportOptions(func(t *http.Transport) {
 				t.ResponseHeaderTimeout = min(s.timeout, 30*time.Second)
 				t.MaxIdleConnsPerHost = max(t.MaxIdleConnsPerHost, 2*s.concurrency)
+				// Large bodies are sent after the server's 100 Continue, so
+				// a refused conditional write is answered before the body;
+				// a busy server gets longer than the default second.
+				t.ExpectContinueTimeout = 5 * time.Second
 			})),
 	}
 	awsCfg, err := LoadAWSConfig(ctx, cfg.Region, cfg.Profile, opts...)
@@ -397,6 +401,12 @@ func (s *Store) Put(ctx context.Context, key string, data []byte) error {
 		return nil
 	case cond && httpStatus(err) == http.StatusPreconditionFailed:
 		return s.same(ctx, key, data)
+	case cond && httpStatus(err) == 0 && ctx.Err() == nil && s.exists(ctx, full):
+		// No answer, but an object is there: a server may refuse a
+		// conditional PutObject (412) before it has read the body and
+		// close the connection, which the client sees as a reset; or our
+		// own write landed and its answer was lost. What is there decides.
+		return s.same(ctx, key, data)
 	case cond && notImplemented(err):
 		// Try without the condition: if that works, the condition was
 		// what the server did not implement. A multipart upload has
@@ -415,6 +425,12 @@ func (s *Store) Put(ctx context.Context, key string, data []byte) error {
 	default:
 		return fmt.Errorf("put %s: %w", key, err)
 	}
+}
+
+// exists reports whether an object is under the full key.
+func (s *Store) exists(ctx context.Context, full string) bool {
+	_, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.bucket, Key: &full})
+	return err == nil
 }
 
 // ownerKey is the user metadata naming the collector that wrote an
