@@ -34,6 +34,7 @@ func main() {
 	dir := flag.String("dir", "", "local folder for the same files")
 	files := flag.Int("files", 200, "files")
 	records := flag.Int("records", 1000, "records per file")
+	upload := flag.Bool("upload", true, "create the bucket and write the files (false: only notify, for files written before)")
 	sample := flag.String("sample", "internal/input/cloudtrail/testdata/123456789012_CloudTrail_ap-northeast-1_20241012T0000Z_sample.json", "CloudTrail file whose records are repeated")
 	flag.Parse()
 	ctx := context.Background()
@@ -50,8 +51,10 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	if _, err := st.Client().CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(*bucket)}); err != nil {
-		log.Fatal(err)
+	if *upload {
+		if _, err := st.Client().CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(*bucket)}); err != nil {
+			log.Fatal(err)
+		}
 	}
 	folder := "AWSLogs/123456789012/CloudTrail/ap-northeast-1/2024/10/12/"
 	var bytesIn int
@@ -72,10 +75,12 @@ func main() {
 		zw.Write(plain)
 		zw.Close()
 		key := fmt.Sprintf("%s123456789012_CloudTrail_ap-northeast-1_20241012T%04dZ_bench.json.gz", folder, f)
-		if err := st.Put(ctx, key, gz.Bytes()); err != nil {
-			log.Fatal(err)
+		if *upload {
+			if err := st.Put(ctx, key, gz.Bytes()); err != nil {
+				log.Fatal(err)
+			}
 		}
-		if *dir != "" {
+		if *dir != "" && *upload {
 			p := filepath.Join(*dir, filepath.FromSlash(key))
 			os.MkdirAll(filepath.Dir(p), 0o755)
 			if err := os.WriteFile(p, gz.Bytes(), 0o644); err != nil {

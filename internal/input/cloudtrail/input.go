@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -60,6 +61,9 @@ type Config struct {
 	MaxReceives int `yaml:"max_receives"`
 	// DeadLetterQueueURL receives the body of every message given up.
 	DeadLetterQueueURL string `yaml:"dead_letter_queue_url"`
+	// Fetchers is how many files are read from S3 at a time. Default 10
+	// (the files of one receive's messages, commonly).
+	Fetchers int `yaml:"fetchers"`
 	// Tenant is stamped on the events. Default: the config's tenant.
 	Tenant string `yaml:"tenant"`
 }
@@ -85,6 +89,8 @@ func (c *Config) Check() error {
 		return errors.New("max_receives must be positive")
 	case c.PollInterval < 0:
 		return errors.New("poll_interval must be positive")
+	case c.Fetchers < 0 || c.Fetchers > 64:
+		return errors.New("fetchers: 1 to 64")
 	}
 	if c.Endpoint != "" {
 		if u, err := url.Parse(c.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -112,6 +118,9 @@ func (c *Config) Check() error {
 	}
 	if c.PollInterval == 0 {
 		c.PollInterval = time.Minute
+	}
+	if c.Fetchers == 0 {
+		c.Fetchers = 10
 	}
 	return nil
 }
@@ -201,18 +210,41 @@ func (e errUnreadable) Unwrap() error { return e.err }
 // chunk is how many records go to the WAL in one append.
 const chunk = 2000
 
-// ingest appends a file's records, returning the WAL position of the last
-// record appended (0: none). A file that is not a CloudTrail log goes to
-// the error output whole; one that cannot be fetched is an errUnreadable.
-func (in *Input) ingest(ctx context.Context, o Object) (last uint64, n int, err error) {
-	s, err := in.store(ctx, o.Bucket)
-	if err != nil {
-		return 0, 0, errUnreadable{err}
+// fetched is a file's bytes, or why they could not be read.
+type fetched struct {
+	raw []byte
+	err error // an errUnreadable
+}
+
+// fetch reads files from S3, up to Fetchers at a time (S3 answers each GET
+// after a round trip; one at a time, a backlog of small files would take
+// that latency per file).
+func (in *Input) fetch(ctx context.Context, objs []Object) []fetched {
+	out := make([]fetched, len(objs))
+	sem := make(chan struct{}, in.cfg.Fetchers)
+	var wg sync.WaitGroup
+	for i, o := range objs {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			s, err := in.store(ctx, o.Bucket)
+			if err != nil {
+				out[i].err = errUnreadable{err}
+				return
+			}
+			if out[i].raw, err = s.Get(ctx, o.Key); err != nil {
+				out[i].err = errUnreadable{fmt.Errorf("%s: %w", o, err)}
+			}
+		})
 	}
-	raw, err := s.Get(ctx, o.Key)
-	if err != nil {
-		return 0, 0, errUnreadable{fmt.Errorf("%s: %w", o, err)}
-	}
+	wg.Wait()
+	return out
+}
+
+// ingest appends a fetched file's records, returning the WAL position of
+// the last record appended (0: none). A file that is not a CloudTrail log
+// goes to the error output whole.
+func (in *Input) ingest(ctx context.Context, o Object, raw []byte) (last uint64, n int, err error) {
 	now := time.Now()
 	var evs []*event.Event
 	var bad []input.Bad
@@ -279,26 +311,36 @@ type round struct {
 	bad    []input.Bad // error-output records still to append
 }
 
-// read appends a file's records to r unless it is a digest file or in the
-// ledger. A file that cannot be fetched is returned as unreadable; err is
-// an error that stops the round (the WAL's).
-func (in *Input) read(ctx context.Context, o Object, r *round) (unreadable, err error) {
-	f := o.String()
-	if IsDigest(o.Key) || in.ledger.has(f) {
-		return nil, nil
+// todo returns the files of objs to read: not digests, not in the ledger,
+// not already in r.
+func (in *Input) todo(objs []Object, r *round) []Object {
+	var out []Object
+	for _, o := range objs {
+		f := o.String()
+		if IsDigest(o.Key) || in.ledger.has(f) || slices.Contains(r.read, f) || slices.Contains(out, o) {
+			continue
+		}
+		out = append(out, o)
 	}
-	l, n, err := in.ingest(ctx, o)
+	return out
+}
+
+// read appends a fetched file's records to r. A file that could not be
+// fetched is returned as unreadable; err is an error that stops the round
+// (the WAL's).
+func (in *Input) read(ctx context.Context, o Object, f fetched, r *round) (unreadable, err error) {
+	if f.err != nil {
+		return f.err, nil
+	}
+	l, n, err := in.ingest(ctx, o, f.raw)
 	if l > 0 {
 		r.last = l
 	}
 	r.events += n
-	if errors.As(err, new(errUnreadable)) {
-		return err, nil
-	}
 	if err != nil {
 		return nil, err
 	}
-	r.read = append(r.read, f)
+	r.read = append(r.read, o.String())
 	return nil, nil
 }
 

@@ -44,9 +44,16 @@ func TestIngest(t *testing.T) {
 	st.Put(ctx, "broken.json", []byte(broken))
 	st.Put(ctx, "garbage.json.gz", []byte{0x1f, 0x8b, 1, 2, 3})
 	rec := &recorder{}
-	in := &Input{app: rec, log: slog.New(slog.DiscardHandler), tenant: "default", buckets: map[string]objstore.Store{"b": st}}
+	in := &Input{cfg: Config{Fetchers: 2}, app: rec, log: slog.New(slog.DiscardHandler), tenant: "default", buckets: map[string]objstore.Store{"b": st}}
+	ingest := func(key string) (uint64, int, error) {
+		f := in.fetch(ctx, []Object{{"b", key}})[0]
+		if f.err != nil {
+			return 0, 0, f.err
+		}
+		return in.ingest(ctx, Object{"b", key}, f.raw)
+	}
 
-	if _, n, err := in.ingest(ctx, Object{"b", "good.json"}); err != nil || n != 3 || len(rec.bad) != 0 {
+	if _, n, err := ingest("good.json"); err != nil || n != 3 || len(rec.bad) != 0 {
 		t.Fatalf("good: %d events, %v, %d bad", n, err, len(rec.bad))
 	}
 	if rec.events[0].Origin == nil || !strings.Contains(string(rec.events[0].Origin), `"file":"s3://b/good.json"`) {
@@ -55,15 +62,22 @@ func TestIngest(t *testing.T) {
 	// JSON broken after three good records: the file goes to the error
 	// output whole, and no error stops the input.
 	rec.events, rec.bad = nil, nil
-	_, n, err := in.ingest(ctx, Object{"b", "broken.json"})
+	_, n, err := ingest("broken.json")
 	if err != nil || n != 0 || len(rec.bad) != 1 || !strings.Contains(rec.bad[0].Err.Error(), "s3://b/broken.json") || string(rec.bad[0].Line) != broken {
 		t.Fatalf("broken: %d events, %v, %d bad", n, err, len(rec.bad))
 	}
 	rec.bad = nil
-	if _, n, err := in.ingest(ctx, Object{"b", "garbage.json.gz"}); err != nil || n != 0 || len(rec.bad) != 1 {
+	if _, n, err := ingest("garbage.json.gz"); err != nil || n != 0 || len(rec.bad) != 1 {
 		t.Fatalf("garbage: %d events, %v, %d bad", n, err, len(rec.bad))
 	}
-	if _, _, err := in.ingest(ctx, Object{"b", "missing.json"}); !errors.As(err, new(errUnreadable)) || !errors.Is(err, objstore.ErrNotExist) {
+	if _, _, err := ingest("missing.json"); !errors.As(err, new(errUnreadable)) || !errors.Is(err, objstore.ErrNotExist) {
 		t.Fatalf("missing: %v", err)
+	}
+	// Fetched together, in order; a file named twice is read once.
+	r := &round{}
+	objs := in.todo([]Object{{"b", "good.json"}, {"b", "AWSLogs/1/CloudTrail-Digest/x.json.gz"}, {"b", "missing.json"}, {"b", "good.json"}}, r)
+	got := in.fetch(ctx, objs)
+	if len(objs) != 2 || got[0].err != nil || len(got[0].raw) != len(plain) || !errors.As(got[1].err, new(errUnreadable)) {
+		t.Fatalf("todo %v, fetched %v", objs, got)
 	}
 }

@@ -169,27 +169,37 @@ func (in *Input) pollDay(ctx context.Context, c *s3.Client, stream string, day t
 		return false, err
 	}
 	var r round
-	for _, k := range keys {
-		o := Object{in.cfg.Bucket, k}
-		unreadable, err := in.read(ctx, o, &r)
-		if err != nil {
-			return hold, err
-		}
-		f := o.String()
-		if unreadable == nil {
+	objs := make([]Object, len(keys))
+	for i, k := range keys {
+		objs[i] = Object{in.cfg.Bucket, k}
+	}
+	objs = in.todo(objs, &r)
+	for len(objs) > 0 {
+		// A window of files fetched together, then read in order.
+		window := objs[:min(len(objs), 4*in.cfg.Fetchers)]
+		objs = objs[len(window):]
+		for i, got := range in.fetch(ctx, window) {
+			o := window[i]
+			unreadable, err := in.read(ctx, o, got, &r)
+			if err != nil {
+				return hold, err
+			}
+			f := o.String()
+			if unreadable == nil {
+				delete(in.ledger.st.Fails, f)
+				continue
+			}
+			in.ledger.st.Fails[f]++
+			if in.ledger.st.Fails[f] < in.cfg.MaxReceives {
+				in.log.Warn("a file cannot be read; trying again at the next poll", "file", f, "tries", in.ledger.st.Fails[f], "err", unreadable)
+				hold = true
+				continue
+			}
+			in.log.Warn("a file cannot be read; giving it up", "file", f, "tries", in.ledger.st.Fails[f], "err", unreadable)
 			delete(in.ledger.st.Fails, f)
-			continue
+			r.bad = append(r.bad, input.Bad{Err: &mapping.Error{Type: "dead_letter", Err: unreadable}, Line: []byte(f)})
+			r.read = append(r.read, f)
 		}
-		in.ledger.st.Fails[f]++
-		if in.ledger.st.Fails[f] < in.cfg.MaxReceives {
-			in.log.Warn("a file cannot be read; trying again at the next poll", "file", f, "tries", in.ledger.st.Fails[f], "err", unreadable)
-			hold = true
-			continue
-		}
-		in.log.Warn("a file cannot be read; giving it up", "file", f, "tries", in.ledger.st.Fails[f], "err", unreadable)
-		delete(in.ledger.st.Fails, f)
-		r.bad = append(r.bad, input.Bad{Err: &mapping.Error{Type: "dead_letter", Err: unreadable}, Line: []byte(f)})
-		r.read = append(r.read, f)
 	}
 	// The stream's day moves here once nothing before it is left to try;
 	// files of days no longer listed are forgotten.

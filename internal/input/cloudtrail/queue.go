@@ -48,22 +48,39 @@ func (in *Input) handle(ctx context.Context, msgs []message) error {
 		dead []message // to give up
 	)
 	in.countReceives(msgs)
-	for _, m := range msgs {
+	// What each message names; then every file to read, fetched together.
+	named := make([][]Object, len(msgs))
+	given := make([]bool, len(msgs)) // up already: not a notification
+	var all []Object
+	for i, m := range msgs {
 		objs, err := Objects([]byte(m.Body))
 		if err != nil {
 			// A message of no known shape will not get better.
 			in.log.Warn("not a notification; giving it up", "message", m.ID, "err", err)
 			dead = append(dead, m)
 			r.bad = append(r.bad, deadLetter(m, err))
+			given[i] = true
+			continue
+		}
+		named[i] = objs
+		all = append(all, objs...)
+	}
+	all = in.todo(all, &r)
+	outcome := map[Object]error{} // of each file read in this round: nil, or why it could not be fetched
+	for i, f := range in.fetch(ctx, all) {
+		unreadable, err := in.read(ctx, all[i], f, &r)
+		if err != nil {
+			return err
+		}
+		outcome[all[i]] = unreadable
+	}
+	for i, m := range msgs {
+		if given[i] {
 			continue
 		}
 		var failed error
-		for _, o := range objs {
-			unreadable, err := in.read(ctx, o, &r)
-			if err != nil {
-				return err
-			}
-			failed = cmp.Or(unreadable, failed)
+		for _, o := range named[i] {
+			failed = cmp.Or(outcome[o], failed)
 		}
 		switch {
 		case failed == nil:
@@ -90,12 +107,22 @@ func (in *Input) handle(ctx context.Context, msgs []message) error {
 			}
 		}
 	}
-	for _, m := range append(done, dead...) {
-		delete(in.receives, m.ID)
-		if err := in.q.remove(ctx, m.Receipt); err != nil {
-			// It comes back, and the ledger skips what it names.
+	// A message not deleted comes back, and the ledger skips what it names.
+	gone := append(done, dead...)
+	if len(gone) == 0 {
+		return nil
+	}
+	failed, err := in.q.remove(ctx, gone)
+	if err != nil {
+		in.log.Warn("deleting messages", "messages", len(gone), "err", err)
+		return nil
+	}
+	for i, m := range gone {
+		if err := failed[i]; err != nil {
 			in.log.Warn("deleting a message", "message", m.ID, "err", err)
+			continue
 		}
+		delete(in.receives, m.ID)
 	}
 	return nil
 }

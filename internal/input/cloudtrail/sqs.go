@@ -161,9 +161,34 @@ func (q *queue) receive(ctx context.Context, max int, wait, visibility time.Dura
 	return msgs, nil
 }
 
-// remove deletes a received message.
-func (q *queue) remove(ctx context.Context, receipt string) error {
-	return q.call(ctx, "DeleteMessage", url.Values{"ReceiptHandle": {receipt}}, nil)
+// remove deletes received messages (at most 10) in one request, and
+// returns the error of each that was not deleted, by index.
+func (q *queue) remove(ctx context.Context, msgs []message) (map[int]error, error) {
+	p := url.Values{}
+	for i, m := range msgs {
+		prefix := "DeleteMessageBatchRequestEntry." + strconv.Itoa(i+1) + "."
+		p.Set(prefix+"Id", strconv.Itoa(i))
+		p.Set(prefix+"ReceiptHandle", m.Receipt)
+	}
+	var out struct {
+		Failed []struct {
+			ID      string `xml:"Id"`
+			Code    string `xml:"Code"`
+			Message string `xml:"Message"`
+		} `xml:"DeleteMessageBatchResult>BatchResultErrorEntry"`
+	}
+	if err := q.call(ctx, "DeleteMessageBatch", p, &out); err != nil {
+		return nil, err
+	}
+	failed := map[int]error{}
+	for _, f := range out.Failed {
+		i, err := strconv.Atoi(f.ID)
+		if err != nil || i < 0 || i >= len(msgs) {
+			return nil, fmt.Errorf("SQS DeleteMessageBatch: an answer for entry %q, which was not asked", f.ID)
+		}
+		failed[i] = fmt.Errorf("SQS %s: %s", f.Code, f.Message)
+	}
+	return failed, nil
 }
 
 // send puts a message on the queue.
