@@ -15,6 +15,16 @@ type Object struct {
 
 func (o Object) String() string { return "s3://" + o.Bucket + "/" + o.Key }
 
+// bucketObject is how S3's and EventBridge's events name an object.
+type bucketObject struct {
+	Bucket struct {
+		Name string `json:"name"`
+	} `json:"bucket"`
+	Object struct {
+		Key string `json:"key"`
+	} `json:"object"`
+}
+
 // Objects returns the files a queue message announces. It reads
 //   - CloudTrail's own notification, {"s3Bucket": B, "s3ObjectKey": [K…]},
 //     as SNS delivers it to a queue (wrapped in {"Type": "Notification",
@@ -40,28 +50,14 @@ func Objects(body []byte) ([]Object, error) {
 		Records []struct {
 			Source string `json:"eventSource"`
 			Name   string `json:"eventName"`
-			S3     struct {
-				Bucket struct {
-					Name string `json:"name"`
-				} `json:"bucket"`
-				Object struct {
-					Key string `json:"key"`
-				} `json:"object"`
-			} `json:"s3"`
+			S3     bucketObject `json:"s3"`
 		} `json:"Records"`
 		Event string `json:"Event"` // s3:TestEvent
 		// CloudTrail's message when a trail's topic is set up
 		Validation string `json:"CloudTrailValidationMessage"`
 		// EventBridge
 		DetailType string `json:"detail-type"`
-		Detail     struct {
-			Bucket struct {
-				Name string `json:"name"`
-			} `json:"bucket"`
-			Object struct {
-				Key string `json:"key"`
-			} `json:"object"`
-		} `json:"detail"`
+		Detail     bucketObject `json:"detail"`
 	}
 	if err := json.Unmarshal(body, &m); err != nil {
 		return nil, fmt.Errorf("not a JSON notification: %w", err)
