@@ -48,15 +48,15 @@ func Objects(body []byte) ([]Object, error) {
 		Keys   []string `json:"s3ObjectKey"`
 		// S3
 		Records []struct {
-			Source string `json:"eventSource"`
-			Name   string `json:"eventName"`
+			Source string       `json:"eventSource"`
+			Name   string       `json:"eventName"`
 			S3     bucketObject `json:"s3"`
 		} `json:"Records"`
 		Event string `json:"Event"` // s3:TestEvent
 		// CloudTrail's message when a trail's topic is set up
 		Validation string `json:"CloudTrailValidationMessage"`
 		// EventBridge
-		DetailType string `json:"detail-type"`
+		DetailType string       `json:"detail-type"`
 		Detail     bucketObject `json:"detail"`
 	}
 	if err := json.Unmarshal(body, &m); err != nil {
