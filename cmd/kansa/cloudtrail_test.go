@@ -232,7 +232,9 @@ inputs:
       endpoint: %s
       wait: 1s
       max_receives: 2
-`, trail, dlq, s3url))
+    - name: wrong
+      queue_url: %s/%s/nope
+`, trail, dlq, s3url, sqs, goawsAccount))
 	data := t.TempDir()
 	srv := startServe(t, data, "--config", cfg)
 
@@ -276,6 +278,9 @@ inputs:
 		t.Fatalf("dead-letter queue:\n%s", out)
 	}
 	srv.stop(t)
+	if !strings.Contains(srv.stderr.String(), "queue_url "+sqs+"/"+goawsAccount+"/nope: the queue does not exist") {
+		t.Errorf("a queue that does not exist: not said\n%s", srv.stderr.String())
+	}
 
 	dead := errorRecords(t, data, "dead_letter")
 	if len(dead) != 2 || !strings.Contains(strings.Join(dead, "\n"), `given up after 2 receives`) ||
@@ -321,7 +326,10 @@ inputs:
       prefix: AWSLogs/
       endpoint: %s
       poll_interval: 200ms
-`, bucket, s3url))
+    - name: nobucket
+      bucket: %s-none
+      endpoint: %s
+`, bucket, s3url, bucket, s3url))
 	data := t.TempDir()
 	srv := startServe(t, data, "--config", cfg)
 	waitSearch(t, srv, data, "source:cloudtrail:210987654321", 30)
@@ -329,6 +337,9 @@ inputs:
 	waitSearch(t, srv, data, "source:cloudtrail:210987654321", 35)
 	srv.stop(t)
 
+	if !strings.Contains(srv.stderr.String(), fmt.Sprintf(`bucket \"%s-none\" does not exist`, bucket)) {
+		t.Errorf("a bucket that does not exist: not said\n%s", srv.stderr.String())
+	}
 	srv = startServe(t, data, "--config", cfg)
 	put(folder("us-east-1", today)+"f.json.gz", gzipped(trailRecords("f", 5)))
 	waitSearch(t, srv, data, "source:cloudtrail:210987654321", 40)

@@ -179,6 +179,14 @@ func (in *Input) Run(ctx context.Context) error {
 		return fmt.Errorf("cloudtrail %s: %w", in.cfg.Name, err)
 	}
 	if in.q != nil {
+		if err := in.q.check(ctx, "queue_url"); err != nil {
+			return err
+		}
+		if in.dlq != nil {
+			if err := in.dlq.check(ctx, "dead_letter_queue_url"); err != nil {
+				return err
+			}
+		}
 		return in.runQueue(ctx)
 	}
 	return in.runPoll(ctx)

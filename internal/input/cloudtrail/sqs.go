@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -87,7 +88,7 @@ func (q *queue) call(ctx context.Context, action string, params url.Values, out 
 	if q.creds != nil {
 		c, err := q.creds.Retrieve(ctx)
 		if err != nil {
-			return fmt.Errorf("SQS %s: credentials: %w", action, err)
+			return fmt.Errorf("SQS %s: no AWS credentials found (environment, shared files and profile, web identity, ECS or EC2 role): %w", action, err)
 		}
 		sum := sha256.Sum256([]byte(body))
 		if err := q.signer.SignHTTP(ctx, c, req, hex.EncodeToString(sum[:]), "sqs", q.region, time.Now()); err != nil {
@@ -189,6 +190,22 @@ func (q *queue) remove(ctx context.Context, msgs []message) (map[int]error, erro
 		failed[i] = fmt.Errorf("SQS %s: %s", f.Code, f.Message)
 	}
 	return failed, nil
+}
+
+// check asks for the queue's ARN, turning the answers users get wrong
+// into errors that say what to fix.
+func (q *queue) check(ctx context.Context, what string) error {
+	err := q.call(ctx, "GetQueueAttributes", url.Values{"AttributeName.1": {"QueueArn"}}, nil)
+	var se *sqsError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &se) && strings.Contains(se.Code, "NonExistentQueue") || errors.As(err, &se) && se.Code == "QueueDoesNotExist":
+		return fmt.Errorf("%s %s: the queue does not exist (or is in another region or account than the URL says)", what, q.url)
+	case errors.As(err, &se) && (se.Status == http.StatusForbidden || se.Code == "AccessDenied"):
+		return fmt.Errorf("%s %s: access denied (%s): the credentials need sqs:GetQueueAttributes, sqs:ReceiveMessage and sqs:DeleteMessage on it", what, q.url, se.Message)
+	}
+	return fmt.Errorf("%s %s: %w", what, q.url, err)
 }
 
 // send puts a message on the queue.
