@@ -273,6 +273,17 @@ inputs:
 		}
 		time.Sleep(100 * time.Millisecond) // polling the queues
 	}
+	resp, err := http.Get(srv.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	// The sample, the second file and the broken one; the missing one was
+	// given up with its message.
+	if n := metricValue(string(metrics), "kansa_cloudtrail_files_total"); n != 3 {
+		t.Errorf("kansa_cloudtrail_files_total %v, want 3", n)
+	}
 	out := awsQuery(t, dlq, url.Values{"Action": {"ReceiveMessage"}, "QueueUrl": {dlq}, "MaxNumberOfMessages": {"10"}})
 	if !strings.Contains(out, "missing.json.gz") || !strings.Contains(out, "hello") {
 		t.Fatalf("dead-letter queue:\n%s", out)

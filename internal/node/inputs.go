@@ -63,6 +63,7 @@ func (n *Node) StartInputs() error {
 		if err != nil {
 			return fmt.Errorf("inputs.cloudtrail %s: %w", c.Name, err)
 		}
+		in.Files = n.Metrics.Counter("kansa_cloudtrail_files_total", "CloudTrail log files done with (read and durable, or given up), by input.", "input", in.Source())
 		tailers = append(tailers, in)
 	}
 	if len(tailers) == 0 {

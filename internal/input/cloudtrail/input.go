@@ -18,6 +18,7 @@ import (
 	"github.com/kansa-audit/kansa/internal/event"
 	"github.com/kansa-audit/kansa/internal/input"
 	"github.com/kansa-audit/kansa/internal/mapping"
+	"github.com/kansa-audit/kansa/internal/metrics"
 	"github.com/kansa-audit/kansa/internal/objstore"
 	"github.com/kansa-audit/kansa/internal/objstore/s3store"
 )
@@ -139,6 +140,10 @@ type Input struct {
 	q, dlq  *queue
 
 	receives map[string]receipts // queue: by message id
+
+	// Files, when set, counts the files done with (read and durable, or
+	// given up).
+	Files *metrics.Counter
 }
 
 // New checks cfg; stateDir holds the input's ledger of files read.
@@ -370,6 +375,9 @@ func (in *Input) commit(ctx context.Context, r *round, save bool, forget func(fi
 	}
 	if len(r.read) > 0 {
 		in.log.Info("CloudTrail files read and durable", "files", len(r.read), "events", r.events)
+		if in.Files != nil {
+			in.Files.Add(uint64(len(r.read)))
+		}
 	}
 	if len(r.read) == 0 && !save {
 		return nil
