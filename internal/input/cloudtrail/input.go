@@ -37,8 +37,9 @@ type Config struct {
 	Prefix string `yaml:"prefix"`
 	// PollInterval is how often the bucket is listed. Default 1m.
 	PollInterval time.Duration `yaml:"poll_interval"`
-	// Region is the queue's and the bucket's AWS region. Empty: from the
-	// queue's host name, else AWS_REGION or the shared config's.
+	// Region is the queue's and the bucket's AWS region. Empty: the
+	// queue's from its host name (us-east-1 when the host does not say),
+	// the bucket's from AWS_REGION or the shared config.
 	Region string `yaml:"region"`
 	// Endpoint is the URL of an S3-compatible server to read files from.
 	// Empty: AWS S3.

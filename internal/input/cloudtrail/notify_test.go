@@ -70,4 +70,10 @@ func TestConfigCheck(t *testing.T) {
 	if q.region != "eu-west-1" {
 		t.Fatalf("region %q from the queue's host", q.region)
 	}
+	for host, want := range map[string]string{"sqs.ap-northeast-1.amazonaws.com": "ap-northeast-1", "eu-central-1.queue.amazonaws.com": "eu-central-1",
+		"queue.amazonaws.com": "us-east-1", "127.0.0.1": "us-east-1", "sqs.us-gov-west-1.amazonaws.com": "us-gov-west-1"} {
+		if got := queueRegion(host); got != want {
+			t.Errorf("queueRegion(%s) = %s, want %s", host, got, want)
+		}
+	}
 }

@@ -50,19 +50,29 @@ func (e *sqsError) Error() string {
 	return fmt.Sprintf("SQS %s (HTTP %d): %s", e.Code, e.Status, e.Message)
 }
 
+// queueRegion is the region an SQS host name says (sqs.REGION.amazonaws.com,
+// or the legacy REGION.queue.amazonaws.com), else us-east-1, which
+// SQS-compatible servers take.
+func queueRegion(host string) string {
+	parts := strings.Split(host, ".")
+	switch {
+	case len(parts) >= 4 && parts[0] == "sqs":
+		return parts[1]
+	case len(parts) >= 4 && parts[1] == "queue":
+		return parts[0]
+	}
+	return "us-east-1"
+}
+
 // newQueue makes a client of the queue at queueURL. region is the queue's
-// region; empty takes it from an AWS host name (sqs.REGION.amazonaws.com).
+// region; empty takes it from the URL's host name (queueRegion).
 func newQueue(queueURL, region string, creds aws.CredentialsProvider, wait time.Duration) (*queue, error) {
 	u, err := url.Parse(queueURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("queue_url %q: want an http(s) URL such as https://sqs.us-east-1.amazonaws.com/123456789012/trail", queueURL)
 	}
 	if region == "" {
-		if parts := strings.Split(u.Hostname(), "."); len(parts) >= 4 && parts[0] == "sqs" {
-			region = parts[1]
-		} else {
-			region = "us-east-1"
-		}
+		region = queueRegion(u.Hostname())
 	}
 	return &queue{
 		url: queueURL, region: region, creds: creds,
