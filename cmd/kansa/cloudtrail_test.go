@@ -204,7 +204,8 @@ func errorRecords(t *testing.T, data, typ string) []string {
 // through SNS, an S3 event notification sent straight to the queue,
 // a notification repeated, a digest file, a file that is not CloudTrail's,
 // a missing file (given up after max_receives, to the error output and the
-// dead-letter queue) and a message that is not a notification.
+// dead-letter queue), a message that is not a notification, and one that
+// names a bucket not in buckets.
 func TestCloudTrailQueue(t *testing.T) {
 	needBinary(t)
 	s3url := testS3(t)
@@ -232,9 +233,10 @@ inputs:
       endpoint: %s
       wait: 1s
       max_receives: 2
+      buckets: [%s]
     - name: wrong
       queue_url: %s/%s/nope
-`, trail, dlq, s3url, sqs, goawsAccount))
+`, trail, dlq, s3url, bucket, sqs, goawsAccount))
 	data := t.TempDir()
 	srv := startServe(t, data, "--config", cfg)
 
@@ -263,11 +265,12 @@ inputs:
 	publish(ctNote(dir + "broken.json.gz"))
 	publish(ctNote(dir + "missing.json.gz"))
 	send("hello")
+	send(`{"s3Bucket":"elsewhere","s3ObjectKey":["AWSLogs/1/CloudTrail/x.json.gz"]}`) // not in buckets
 
 	// The missing file's message reaches the dead-letter queue after two
 	// receives; then the queue is empty.
 	deadline := time.Now().Add(60 * time.Second)
-	for queueDepth(t, dlq) < 2 || queueDepth(t, trail) > 0 {
+	for queueDepth(t, dlq) < 3 || queueDepth(t, trail) > 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("dlq %d, trail %d\n%s", queueDepth(t, dlq), queueDepth(t, trail), srv.stderr.String())
 		}
@@ -285,7 +288,7 @@ inputs:
 		t.Errorf("kansa_cloudtrail_files_total %v, want 3", n)
 	}
 	out := awsQuery(t, dlq, url.Values{"Action": {"ReceiveMessage"}, "QueueUrl": {dlq}, "MaxNumberOfMessages": {"10"}})
-	if !strings.Contains(out, "missing.json.gz") || !strings.Contains(out, "hello") {
+	if !strings.Contains(out, "missing.json.gz") || !strings.Contains(out, "hello") || !strings.Contains(out, "elsewhere") {
 		t.Fatalf("dead-letter queue:\n%s", out)
 	}
 	srv.stop(t)
@@ -294,7 +297,7 @@ inputs:
 	}
 
 	dead := errorRecords(t, data, "dead_letter")
-	if len(dead) != 2 || !strings.Contains(strings.Join(dead, "\n"), `given up after 2 receives`) ||
+	if len(dead) != 3 || !strings.Contains(strings.Join(dead, "\n"), `given up after 2 receives`) || !strings.Contains(strings.Join(dead, "\n"), `not one of buckets`) ||
 		!strings.Contains(strings.Join(dead, "\n"), `missing.json.gz`) || !strings.Contains(dead[0], `"source":"cloudtrail:trail"`) {
 		t.Fatalf("dead_letter records:\n%s", strings.Join(dead, "\n"))
 	}

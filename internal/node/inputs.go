@@ -63,7 +63,7 @@ func (n *Node) StartInputs() error {
 		if err != nil {
 			return fmt.Errorf("inputs.cloudtrail %s: %w", c.Name, err)
 		}
-		in.Files = n.Metrics.Counter("kansa_cloudtrail_files_total", "CloudTrail log files done with (read and durable, or given up), by input.", "input", in.Source())
+		in.Files = n.Metrics.Counter("kansa_cloudtrail_files_total", "CloudTrail log files read and made durable (polling also counts those it gives up), by input.", "input", in.Source())
 		tailers = append(tailers, in)
 	}
 	if len(tailers) == 0 {

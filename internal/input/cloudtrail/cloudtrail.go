@@ -122,6 +122,9 @@ func Event(rec []byte, file string, i int, tenant string) (*event.Event, error) 
 	return ev, ev.Validate()
 }
 
+// maxID is the longest id an event takes (event.Validate).
+const maxID = 200
+
 // actor maps userIdentity: IAM users and roles by ARN with their names,
 // AWS services by the service, the root user by its ARN.
 func actor(u []rawjson.Field, str func([]rawjson.Field, string) string) *event.Actor {
@@ -144,7 +147,7 @@ func actor(u []rawjson.Field, str func([]rawjson.Field, string) string) *event.A
 	case "Root":
 		a.Type = "AWS::Root"
 	}
-	if a.ID == "" {
+	if a.ID == "" || len(a.ID) > maxID {
 		a.ID = cmpOr(str(u, "principalId"), str(u, "accountId"), typ)
 	}
 	if a.ID == "" {
@@ -163,7 +166,9 @@ func target(fs []rawjson.Field, str func([]rawjson.Field, string) string) *event
 			}
 			rfs, _ := rawjson.Fields(nil, r)
 			typ, id := str(rfs, "type"), str(rfs, "ARN")
-			if typ != "" && id != "" {
+			// An object's ARN holds its key and can pass the longest id
+			// an event may have: the next resource (its bucket) then.
+			if typ != "" && id != "" && len(id) <= maxID {
 				t = &event.Target{Type: typ, ID: id}
 			}
 			return nil

@@ -107,3 +107,16 @@ func BenchmarkExpand(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)*float64(n)/b.Elapsed().Seconds(), "records/s")
 }
+
+func TestLongARNs(t *testing.T) {
+	key := strings.Repeat("k", 300)
+	rec := []byte(`{"eventTime":"2024-10-12T00:00:00Z","eventName":"PutObject","eventID":"e1","userIdentity":{"type":"IAMUser","principalId":"AIDAEXAMPLE","arn":"arn:aws:iam::1:user/` + strings.Repeat("p/", 110) + `u"},` +
+		`"resources":[{"type":"AWS::S3::Object","ARN":"arn:aws:s3:::logs/` + key + `"},{"type":"AWS::S3::Bucket","ARN":"arn:aws:s3:::logs"}]}`)
+	ev, err := Event(rec, "f", 0, "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.Target.ID != "arn:aws:s3:::logs" || ev.Actor.ID != "AIDAEXAMPLE" {
+		t.Fatalf("target %v, actor %v", ev.Target, ev.Actor)
+	}
+}

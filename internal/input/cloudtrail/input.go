@@ -1,12 +1,14 @@
 package cloudtrail
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -14,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/kansa-audit/kansa/internal/event"
 	"github.com/kansa-audit/kansa/internal/input"
@@ -63,6 +67,10 @@ type Config struct {
 	MaxReceives int `yaml:"max_receives"`
 	// DeadLetterQueueURL receives the body of every message given up.
 	DeadLetterQueueURL string `yaml:"dead_letter_queue_url"`
+	// Buckets, when set, are the only buckets a notification may name; a
+	// message naming another is given up at once. Anyone who may send to
+	// the queue could otherwise have kansa read a bucket of their own.
+	Buckets []string `yaml:"buckets"`
 	// Fetchers is how many files are read from S3 at a time. Default 10
 	// (the files of one receive's messages, commonly).
 	Fetchers int `yaml:"fetchers"`
@@ -75,6 +83,10 @@ func (c *Config) Check() error {
 	switch {
 	case c.Name == "":
 		return errors.New("a name is required")
+	case strings.ContainsAny(c.Name, `/\`) || c.Name == "." || c.Name == "..":
+		return fmt.Errorf("name %q: no slashes (it names a file in the data directory)", c.Name)
+	case c.Wait%time.Second != 0 || c.VisibilityTimeout%time.Second != 0:
+		return errors.New("wait and visibility_timeout: whole seconds (SQS counts in seconds)")
 	case c.QueueURL == "" && c.Bucket == "":
 		return errors.New("give queue_url (SQS notifications) or bucket (polling)")
 	case c.QueueURL != "" && c.Bucket != "":
@@ -86,7 +98,7 @@ func (c *Config) Check() error {
 	case c.Wait < 0 || c.Wait > 20*time.Second:
 		return errors.New("wait: SQS waits 0s to 20s")
 	case c.VisibilityTimeout < 0 || c.VisibilityTimeout > 12*time.Hour:
-		return errors.New("visibility_timeout: SQS takes 0s to 12h")
+		return errors.New("visibility_timeout: SQS takes 1s to 12h")
 	case c.MaxReceives < 0:
 		return errors.New("max_receives must be positive")
 	case c.PollInterval < 0:
@@ -140,10 +152,11 @@ type Input struct {
 	buckets map[string]objstore.Store // by bucket name
 	q, dlq  *queue
 
-	receives map[string]receipts // queue: by message id
+	receives     map[string]receipts // queue: by message id
+	bucketRegion string              // the region the buckets are read in: region, AWS_REGION, else the queue's
 
-	// Files, when set, counts the files done with (read and durable, or
-	// given up).
+	// Files, when set, counts the files read and durable (polling: and
+	// those given up).
 	Files *metrics.Counter
 }
 
@@ -162,10 +175,12 @@ func New(ctx context.Context, cfg Config, tenant, stateDir string, app input.App
 	in := &Input{cfg: cfg, tenant: tenant, app: app, log: log,
 		ledger:  ledger{path: filepath.Join(stateDir, "cloudtrail-"+cfg.Name+".json")},
 		buckets: map[string]objstore.Store{}}
+	in.bucketRegion = cmp.Or(cfg.Region, awsCfg.Region)
 	if cfg.QueueURL != "" {
 		if in.q, err = newQueue(cfg.QueueURL, cfg.Region, awsCfg.Credentials, cfg.Wait); err != nil {
 			return nil, err
 		}
+		in.bucketRegion = cmp.Or(in.bucketRegion, in.q.region)
 	}
 	if cfg.DeadLetterQueueURL != "" {
 		if in.dlq, err = newQueue(cfg.DeadLetterQueueURL, cfg.Region, awsCfg.Credentials, 0); err != nil {
@@ -188,11 +203,6 @@ func (in *Input) Run(ctx context.Context) error {
 		if err := in.q.check(ctx, "queue_url"); err != nil {
 			return err
 		}
-		if in.dlq != nil {
-			if err := in.dlq.check(ctx, "dead_letter_queue_url"); err != nil {
-				return err
-			}
-		}
 		return in.runQueue(ctx)
 	}
 	return in.runPoll(ctx)
@@ -205,7 +215,7 @@ func (in *Input) store(ctx context.Context, bucket string) (objstore.Store, erro
 	if s, ok := in.buckets[bucket]; ok {
 		return s, nil
 	}
-	s, err := s3store.New(ctx, s3store.Config{Bucket: bucket, Region: in.cfg.Region, Endpoint: in.cfg.Endpoint,
+	s, err := s3store.New(ctx, s3store.Config{Bucket: bucket, Region: in.bucketRegion, Endpoint: in.cfg.Endpoint,
 		PathStyle: in.cfg.PathStyle, Profile: in.cfg.Profile, SkipBucketCheck: true}, in.log)
 	if err != nil {
 		return nil, err
@@ -214,20 +224,23 @@ func (in *Input) store(ctx context.Context, bucket string) (objstore.Store, erro
 	return s, nil
 }
 
-// errUnreadable marks a file that could not be fetched: worth trying
-// again later (it may be missing for good; MaxReceives decides).
-type errUnreadable struct{ err error }
+// errUnreadable marks a file that could not be fetched because it is not
+// there, or this reader may not read it: worth trying again later, and
+// given up after MaxReceives. Any other failure (the network, the server,
+// the configuration, shutdown) stops the round, and the input starts
+// again with nothing counted against the file.
+type errUnreadable struct {
+	err    error
+	denied bool // 403: this object, or every object (credentials, KMS)?
+}
 
 func (e errUnreadable) Error() string { return e.err.Error() }
 func (e errUnreadable) Unwrap() error { return e.err }
 
-// chunk is how many records go to the WAL in one append.
-const chunk = 2000
-
 // fetched is a file's bytes, or why they could not be read.
 type fetched struct {
 	raw []byte
-	err error // an errUnreadable
+	err error // an errUnreadable, or what stops the round
 }
 
 // fetch reads files from S3, up to Fetchers at a time (S3 answers each GET
@@ -243,17 +256,40 @@ func (in *Input) fetch(ctx context.Context, objs []Object) []fetched {
 			defer func() { <-sem }()
 			s, err := in.store(ctx, o.Bucket)
 			if err != nil {
-				out[i].err = errUnreadable{err}
+				out[i].err = err
 				return
 			}
-			if out[i].raw, err = s.Get(ctx, o.Key); err != nil {
-				out[i].err = errUnreadable{fmt.Errorf("%s: %w", o, err)}
+			out[i].raw, err = s.Get(ctx, o.Key)
+			var re *smithyhttp.ResponseError
+			switch {
+			case err == nil:
+			case errors.Is(err, objstore.ErrNotExist):
+				out[i].err = errUnreadable{err: fmt.Errorf("%s: %w", o, err)}
+			case errors.As(err, &re) && re.HTTPStatusCode() == http.StatusForbidden:
+				out[i].err = errUnreadable{err: fmt.Errorf("%s: access denied (the credentials need s3:GetObject, and kms:Decrypt for a trail encrypted with KMS): %w", o, err), denied: true}
+			default:
+				out[i].err = fmt.Errorf("%s: %w", o, err)
 			}
 		})
 	}
 	wg.Wait()
+	// Refused every file: the credentials or a KMS key, not the files.
+	refused := len(out) > 0
+	for _, f := range out {
+		var u errUnreadable
+		refused = refused && errors.As(f.err, &u) && u.denied
+	}
+	if refused {
+		for i := range out {
+			// %v: no longer an errUnreadable, so the round stops.
+			out[i].err = fmt.Errorf("every file of this round was refused, so nothing is counted against them: %v", out[i].err)
+		}
+	}
 	return out
 }
+
+// chunk is how many records go to the WAL in one append.
+const chunk = 2000
 
 // ingest appends a fetched file's records, returning the WAL position of
 // the last record appended (0: none). A file that is not a CloudTrail log
@@ -331,20 +367,37 @@ func (in *Input) todo(objs []Object, r *round) []Object {
 	var out []Object
 	for _, o := range objs {
 		f := o.String()
-		if IsDigest(o.Key) || in.ledger.has(f) || slices.Contains(r.read, f) || slices.Contains(out, o) {
-			continue
+		if IsDigest(o.Key) || !isTrailKey(o.Key) || in.ledger.has(f) || slices.Contains(r.read, f) || slices.Contains(out, o) {
+			continue // a digest, a folder marker, another service's log, or done
 		}
 		out = append(out, o)
 	}
 	return out
 }
 
+// isTrailKey reports whether a key can be a CloudTrail log file: not a
+// folder marker, and under AWSLogs/ only CloudTrail's and CloudTrail
+// Insights' folders (a bucket's S3 events also announce VPC Flow Logs and
+// load balancer logs written beside them).
+func isTrailKey(key string) bool {
+	if strings.HasSuffix(key, "/") {
+		return false
+	}
+	if !strings.HasPrefix(key, "AWSLogs/") && !strings.Contains(key, "/AWSLogs/") {
+		return true
+	}
+	return strings.Contains(key, "/CloudTrail/") || strings.Contains(key, "/CloudTrail-Insight/")
+}
+
 // read appends a fetched file's records to r. A file that could not be
 // fetched is returned as unreadable; err is an error that stops the round
 // (the WAL's).
 func (in *Input) read(ctx context.Context, o Object, f fetched, r *round) (unreadable, err error) {
-	if f.err != nil {
+	if errors.As(f.err, new(errUnreadable)) {
 		return f.err, nil
+	}
+	if f.err != nil {
+		return nil, f.err
 	}
 	l, n, err := in.ingest(ctx, o, f.raw)
 	if l > 0 {

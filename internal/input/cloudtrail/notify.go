@@ -76,7 +76,9 @@ func Objects(body []byte) ([]Object, error) {
 	case m.Records != nil:
 		var objs []Object
 		for _, r := range m.Records {
-			if r.Source != "aws:s3" || !strings.HasPrefix(r.Name, "ObjectCreated:") {
+			// aws:s3 and ObjectCreated:Put from S3; minio:s3 and
+			// s3:ObjectCreated:Put from MinIO.
+			if !strings.HasSuffix(r.Source, ":s3") || !strings.HasPrefix(strings.TrimPrefix(r.Name, "s3:"), "ObjectCreated:") {
 				continue
 			}
 			// S3 encodes keys as a form value: spaces as "+".

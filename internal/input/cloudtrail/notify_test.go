@@ -24,6 +24,7 @@ func TestObjects(t *testing.T) {
 		{"S3 test event", `{"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2024-10-12T00:00:00.000Z","Bucket":"b"}`, "[]"},
 		{"CloudTrail validation", fmt.Sprintf(`{"Type":"Notification","Message":%q}`, `{"CloudTrailValidationMessage":"CloudTrail validation message."}`), "[]"},
 		{"SNS subscription", `{"Type":"SubscriptionConfirmation","Message":"You have chosen to subscribe"}`, "[]"},
+		{"MinIO event", `{"Records":[{"eventSource":"minio:s3","eventName":"s3:ObjectCreated:Put","s3":{"bucket":{"name":"b"},"object":{"key":"k"}}}]}`, "[s3://b/k]"},
 		{"EventBridge", `{"version":"0","detail-type":"Object Created","source":"aws.s3","detail":{"bucket":{"name":"b"},"object":{"key":"k"}}}`, "[s3://b/k]"},
 	} {
 		objs, err := Objects([]byte(c.body))
@@ -50,6 +51,8 @@ func TestConfigCheck(t *testing.T) {
 		{Config{Name: "x", QueueURL: "sqs/queue"}, `queue_url "sqs/queue": want an http(s) URL such as https://sqs.us-east-1.amazonaws.com/123456789012/trail`},
 		{Config{Name: "x", QueueURL: "https://sqs.eu-west-1.amazonaws.com/1/q", Prefix: "AWSLogs/"}, "prefix is for polling a bucket: give bucket too"},
 		{Config{Name: "x", Bucket: "b", Wait: 30e9}, "wait: SQS waits 0s to 20s"},
+		{Config{Name: "../x", Bucket: "b"}, `name "../x": no slashes (it names a file in the data directory)`},
+		{Config{Name: "x", Bucket: "b", Wait: 1500e6}, "wait and visibility_timeout: whole seconds (SQS counts in seconds)"},
 	} {
 		if err := c.cfg.Check(); err == nil || err.Error() != c.want {
 			t.Errorf("%+v: %v; want %s", c.cfg, err, c.want)
@@ -71,9 +74,37 @@ func TestConfigCheck(t *testing.T) {
 		t.Fatalf("region %q from the queue's host", q.region)
 	}
 	for host, want := range map[string]string{"sqs.ap-northeast-1.amazonaws.com": "ap-northeast-1", "eu-central-1.queue.amazonaws.com": "eu-central-1",
-		"queue.amazonaws.com": "us-east-1", "127.0.0.1": "us-east-1", "sqs.us-gov-west-1.amazonaws.com": "us-gov-west-1"} {
+		"queue.amazonaws.com": "us-east-1", "127.0.0.1": "us-east-1", "sqs.us-gov-west-1.amazonaws.com": "us-gov-west-1",
+		"vpce-0abc-def.sqs.eu-west-1.vpce.amazonaws.com": "eu-west-1", "sqs-fips.us-gov-west-1.amazonaws.com": "us-gov-west-1"} {
 		if got := queueRegion(host); got != want {
 			t.Errorf("queueRegion(%s) = %s, want %s", host, got, want)
 		}
+	}
+}
+
+func TestTrailKeys(t *testing.T) {
+	for key, want := range map[string]bool{
+		"AWSLogs/1/CloudTrail/us-east-1/2024/10/12/f.json.gz":        true,
+		"AWSLogs/o-1/1/CloudTrail-Insight/us-east-1/2024/10/12/f.gz": true,
+		"AWSLogs/1/vpcflowlogs/us-east-1/2024/10/12/f.log.gz":        false,
+		"AWSLogs/1/elasticloadbalancing/us-east-1/2024/10/12/f.gz":   false,
+		"AWSLogs/1/CloudTrail/us-east-1/2024/10/12/":                 false,
+		"custom/trail.json.gz":                                       true,
+	} {
+		if got := isTrailKey(key); got != want {
+			t.Errorf("isTrailKey(%s) = %v", key, got)
+		}
+	}
+	for folder, want := range map[string]bool{
+		"AWSLogs/1/CloudTrail/us-east-1/": true, "AWSLogs/1/vpcflowlogs/us-east-1/": false,
+		"AWSLogs/o-1/1/CloudTrail-Insight/eu-west-1/": true, "": true,
+	} {
+		if got := isTrailFolder(folder); got != want {
+			t.Errorf("isTrailFolder(%s) = %v", folder, got)
+		}
+	}
+	in := &Input{cfg: Config{Buckets: []string{"trail"}}}
+	if b := in.foreignBucket([]Object{{"trail", "k"}, {"other", "k"}}); b != "other" {
+		t.Errorf("foreign bucket %q", b)
 	}
 }

@@ -1,6 +1,7 @@
 package cloudtrail
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -91,12 +92,19 @@ func (in *Input) poll(ctx context.Context) error {
 	if len(streams) == 0 {
 		in.log.Warn("no CloudTrail folders (…/REGION/YYYY/) under the prefix yet", "bucket", in.cfg.Bucket, "prefix", in.cfg.Prefix)
 	}
+	var first error
 	for _, st := range streams {
 		if err := in.pollStream(ctx, c, st); err != nil {
-			return err
+			if ctx.Err() != nil {
+				return err
+			}
+			// One stream's trouble (a prefix the credentials may not
+			// list) does not hold the others up.
+			in.log.Warn("polling a CloudTrail folder", "folder", st, "err", err)
+			first = cmp.Or(first, err)
 		}
 	}
-	return nil
+	return first
 }
 
 // list lists one folder: its subfolders and its files, each in order.
@@ -118,6 +126,18 @@ func (in *Input) list(ctx context.Context, c *s3.Client, prefix string) (dirs, k
 	return dirs, keys, nil
 }
 
+// isTrailFolder reports whether a folder is a region folder of
+// CloudTrail's logs or Insights events (…/CloudTrail/REGION/,
+// …/CloudTrail-Insight/REGION/), or a bucket root or prefix given as one.
+func isTrailFolder(folder string) bool {
+	els := strings.Split(strings.TrimSuffix(folder, "/"), "/")
+	if len(els) < 2 {
+		return true // the prefix itself: the user said so
+	}
+	p := els[len(els)-2]
+	return p == "CloudTrail" || p == "CloudTrail-Insight"
+}
+
 // streams returns the folders under prefix that hold year folders,
 // leaving out CloudTrail-Digest.
 func (in *Input) streams(ctx context.Context, c *s3.Client, prefix string, depth int) ([]string, error) {
@@ -129,7 +149,9 @@ func (in *Input) streams(ctx context.Context, c *s3.Client, prefix string, depth
 	for _, d := range dirs {
 		switch {
 		case yearDir.MatchString(d):
-			if len(out) == 0 || out[len(out)-1] != prefix {
+			// CloudTrail's region folders only: VPC Flow Logs and load
+			// balancer logs share the layout under AWSLogs/.
+			if isTrailFolder(prefix) && (len(out) == 0 || out[len(out)-1] != prefix) {
 				out = append(out, prefix)
 			}
 		case d == "CloudTrail-Digest/" || depth >= 8:

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/kansa-audit/kansa/internal/input"
@@ -62,17 +63,31 @@ func (in *Input) handle(ctx context.Context, msgs []message) error {
 			given[i] = true
 			continue
 		}
+		if b := in.foreignBucket(objs); b != "" {
+			err := fmt.Errorf("names bucket %q, which is not one of buckets %v", b, in.cfg.Buckets)
+			in.log.Warn("a notification of another bucket; giving it up", "message", m.ID, "err", err)
+			dead = append(dead, m)
+			r.bad = append(r.bad, deadLetter(m, err))
+			given[i] = true
+			continue
+		}
 		named[i] = objs
 		all = append(all, objs...)
 	}
 	all = in.todo(all, &r)
 	outcome := map[Object]error{} // of each file read in this round: nil, or why it could not be fetched
-	for i, f := range in.fetch(ctx, all) {
-		unreadable, err := in.read(ctx, all[i], f, &r)
-		if err != nil {
-			return err
+	for len(all) > 0 {
+		// A window of files fetched together (bounded memory), then read
+		// in order.
+		window := all[:min(len(all), 4*in.cfg.Fetchers)]
+		all = all[len(window):]
+		for i, f := range in.fetch(ctx, window) {
+			unreadable, err := in.read(ctx, window[i], f, &r)
+			if err != nil {
+				return err
+			}
+			outcome[window[i]] = unreadable
 		}
-		outcome[all[i]] = unreadable
 	}
 	for i, m := range msgs {
 		if given[i] {
@@ -102,8 +117,9 @@ func (in *Input) handle(ctx context.Context, msgs []message) error {
 	}
 	for _, m := range dead {
 		if in.dlq != nil {
+			// Its dead_letter record is durable: the message goes either way.
 			if err := in.dlq.send(ctx, m.Body); err != nil {
-				return fmt.Errorf("dead-letter queue: %w", err)
+				in.log.Warn("sending a message given up to the dead-letter queue", "message", m.ID, "err", err)
 			}
 		}
 	}
@@ -125,6 +141,19 @@ func (in *Input) handle(ctx context.Context, msgs []message) error {
 		delete(in.receives, m.ID)
 	}
 	return nil
+}
+
+// foreignBucket returns a bucket of objs that Buckets does not list, or "".
+func (in *Input) foreignBucket(objs []Object) string {
+	if len(in.cfg.Buckets) == 0 {
+		return ""
+	}
+	for _, o := range objs {
+		if !slices.Contains(in.cfg.Buckets, o.Bucket) {
+			return o.Bucket
+		}
+	}
+	return ""
 }
 
 // countReceives sets each message's Receives to the larger of SQS's

@@ -51,15 +51,21 @@ func (e *sqsError) Error() string {
 }
 
 // queueRegion is the region an SQS host name says (sqs.REGION.amazonaws.com,
-// or the legacy REGION.queue.amazonaws.com), else us-east-1, which
-// SQS-compatible servers take.
+// sqs-fips.REGION…, an interface endpoint's vpce-….sqs.REGION.vpce…, or the
+// legacy REGION.queue.amazonaws.com), else us-east-1, which SQS-compatible
+// servers take.
 func queueRegion(host string) string {
 	parts := strings.Split(host, ".")
-	switch {
-	case len(parts) >= 4 && parts[0] == "sqs":
-		return parts[1]
-	case len(parts) >= 4 && parts[1] == "queue":
-		return parts[0]
+	if len(parts) >= 4 {
+		for i, p := range parts[:len(parts)-2] {
+			// sqs.REGION., sqs-fips.REGION., vpce-….sqs.REGION.vpce.
+			if p == "sqs" || p == "sqs-fips" {
+				return parts[i+1]
+			}
+		}
+		if parts[1] == "queue" {
+			return parts[0]
+		}
 	}
 	return "us-east-1"
 }
@@ -212,6 +218,8 @@ func (q *queue) check(ctx context.Context, what string) error {
 		return nil
 	case errors.As(err, &se) && strings.Contains(se.Code, "NonExistentQueue") || errors.As(err, &se) && se.Code == "QueueDoesNotExist":
 		return fmt.Errorf("%s %s: the queue does not exist (or is in another region or account than the URL says)", what, q.url)
+	case errors.As(err, &se) && (se.Code == "SignatureDoesNotMatch" || se.Code == "InvalidClientTokenId" || se.Code == "ExpiredToken"):
+		return fmt.Errorf("%s %s: the credentials were refused (%s: %s): check the access key and secret, or the region the request is signed for (%s)", what, q.url, se.Code, se.Message, q.region)
 	case errors.As(err, &se) && (se.Status == http.StatusForbidden || se.Code == "AccessDenied"):
 		return fmt.Errorf("%s %s: access denied (%s): the credentials need sqs:GetQueueAttributes, sqs:ReceiveMessage and sqs:DeleteMessage on it", what, q.url, se.Message)
 	}
