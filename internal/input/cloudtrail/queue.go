@@ -11,9 +11,12 @@ import (
 	"github.com/kansa-audit/kansa/internal/mapping"
 )
 
-// ledgerTTL is how long the queue input remembers a file it read: longer
-// than SQS keeps a message (14 days at most).
-const ledgerTTL = 15 * 24 * time.Hour
+// ledgerTTL is how long the queue input remembers a file it read. A
+// message comes back within its visibility timeout (a crash, a failed
+// delete), or is a second notification of the same file soon after; a
+// file read again later keeps its events' ids, and readers see each once.
+// The ledger is rewritten whole after each receive, so it is kept short.
+const ledgerTTL = 2 * 24 * time.Hour
 
 // runQueue receives notifications until ctx ends. A message is deleted
 // only once the records of every file it names are durable (or it is
