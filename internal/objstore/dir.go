@@ -90,7 +90,7 @@ func WriteFile(path string, data []byte) error {
 		os.Remove(tmp)
 		return err
 	}
-	return syncDir(dir)
+	return SyncDir(dir)
 }
 
 // Delete removes the object and fsyncs its directory; empty directories
@@ -106,7 +106,7 @@ func (d *Dir) Delete(ctx context.Context, key string) error {
 	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("delete %s: %w", key, err)
 	}
-	return syncDir(filepath.Dir(p))
+	return SyncDir(filepath.Dir(p))
 }
 
 // GetAppend implements Appender.
@@ -220,10 +220,12 @@ func mkdirAllSync(dir string) error {
 	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 		return err
 	}
-	return syncDir(parent)
+	return SyncDir(parent)
 }
 
-func syncDir(dir string) error {
+// SyncDir fsyncs a directory, making the names of files created or renamed
+// in it durable.
+func SyncDir(dir string) error {
 	f, err := os.Open(dir)
 	if err != nil {
 		return err

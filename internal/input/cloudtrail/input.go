@@ -1,6 +1,7 @@
 package cloudtrail
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -413,7 +415,7 @@ func (in *Input) read(ctx context.Context, o Object, f fetched, r *round) (unrea
 
 // commit ends a round: it appends r.bad, waits until everything appended
 // is durable, then notes r.read in the ledger, forgets the entries forget
-// names and saves the ledger (when anything was read, or when save).
+// names and saves polling's state when save.
 func (in *Input) commit(ctx context.Context, r *round, save bool, forget func(file string, at int64) bool) error {
 	if len(r.bad) > 0 {
 		l, err := in.app.Append(ctx, nil, r.bad, in.Source(), in.tenant, time.Now())
@@ -428,60 +430,66 @@ func (in *Input) commit(ctx context.Context, r *round, save bool, forget func(fi
 		}
 	}
 	if len(r.read) > 0 {
+		if err := in.ledger.note(r.read, time.Now().Unix()); err != nil {
+			return err
+		}
 		in.log.Info("CloudTrail files read and durable", "files", len(r.read), "events", r.events)
 		if in.Files != nil {
 			in.Files.Add(uint64(len(r.read)))
 		}
 	}
-	if len(r.read) == 0 && !save {
-		return nil
+	if err := in.ledger.forget(forget); err != nil {
+		return err
 	}
-	now := time.Now().Unix()
-	for _, f := range r.read {
-		in.ledger.st.Done[f] = now
+	if save {
+		return in.ledger.save()
 	}
-	for f, at := range in.ledger.st.Done {
-		if forget(f, at) {
-			delete(in.ledger.st.Done, f)
-		}
-	}
-	return in.ledger.save()
+	return nil
 }
 
 // ledger remembers the files read (and made durable), so that a message
-// delivered twice, or a file listed again, is not read twice. It is saved
-// after the files' records are durable, so a crash in between reads a
+// delivered twice, or a file listed again, is not read twice. Files are
+// noted after their records are durable, so a crash in between reads a
 // file again: its events keep their ids (eventID), and readers see each
 // once.
+//
+// The files go to NAME.done, a line each ("UNIXTIME<TAB>s3://bucket/key"),
+// appended and fsynced per round, and rewritten with only the files still
+// remembered once most of its lines are forgotten ones; polling's state
+// (days reached, failed tries) is NAME.json, rewritten when it changes.
 type ledger struct {
-	path string
+	path string // NAME.json; NAME.done beside it
 	st   struct {
-		// Done: "s3://bucket/key" → when it was read (Unix seconds).
-		Done map[string]int64 `json:"done"`
 		// Days: polling only; stream folder → the newest day folder
 		// listed to its end ("2024/10/12").
 		Days map[string]string `json:"days,omitempty"`
 		// Fails: polling only; file → polls that could not read it.
 		Fails map[string]int `json:"fails,omitempty"`
 	}
-	saved map[string]string // polling: Days as last saved
+	done       map[string]int64  // "s3://bucket/key" → when it was read (Unix seconds)
+	lines      int               // lines in NAME.done
+	lastForget time.Time         // when forgotten files were last dropped
+	saved      map[string]string // polling: Days as last saved
+}
+
+func (l *ledger) donePath() string { return strings.TrimSuffix(l.path, ".json") + ".done" }
+
+func (l *ledger) has(file string) bool {
+	_, ok := l.done[file]
+	return ok
 }
 
 func (l *ledger) load() error {
-	l.st.Done, l.st.Days, l.st.Fails = map[string]int64{}, map[string]string{}, map[string]int{}
+	l.st.Days, l.st.Fails, l.done, l.lines = map[string]string{}, map[string]int{}, map[string]int64{}, 0
 	l.saved = map[string]string{}
 	data, err := os.ReadFile(l.path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	if err := json.Unmarshal(data, &l.st); err != nil {
-		return fmt.Errorf("%s: %w", l.path, err)
-	}
-	if l.st.Done == nil {
-		l.st.Done = map[string]int64{}
+	if err == nil {
+		if err := json.Unmarshal(data, &l.st); err != nil {
+			return fmt.Errorf("%s: %w", l.path, err)
+		}
 	}
 	if l.st.Days == nil {
 		l.st.Days = map[string]string{}
@@ -490,9 +498,93 @@ func (l *ledger) load() error {
 		l.st.Fails = map[string]int{}
 	}
 	maps.Copy(l.saved, l.st.Days)
+	data, err = os.ReadFile(l.donePath())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for len(data) > 0 {
+		line, rest, ok := bytes.Cut(data, []byte{'\n'})
+		if !ok {
+			break // cut short by a crash: its round was not acknowledged
+		}
+		data = rest
+		at, file, ok := bytes.Cut(line, []byte{'\t'})
+		t, err := strconv.ParseInt(string(at), 10, 64)
+		if !ok || err != nil {
+			return fmt.Errorf("%s: a line that is not TIME<TAB>FILE: %q", l.donePath(), line)
+		}
+		l.done[string(file)] = t
+		l.lines++
+	}
 	return nil
 }
 
+// note appends files, read at now, to NAME.done and fsyncs it.
+func (l *ledger) note(files []string, now int64) error {
+	if err := os.MkdirAll(filepath.Dir(l.path), 0o755); err != nil {
+		return err
+	}
+	_, statErr := os.Stat(l.donePath())
+	f, err := os.OpenFile(l.donePath(), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	var b []byte
+	for _, file := range files {
+		b = strconv.AppendInt(b, now, 10)
+		b = append(append(append(b, '\t'), file...), '\n')
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && statErr != nil {
+		err = objstore.SyncDir(filepath.Dir(l.path)) // a new file's name is durable too
+	}
+	if err != nil {
+		return err
+	}
+	for _, file := range files {
+		l.done[file] = now
+	}
+	l.lines += len(files)
+	return nil
+}
+
+// forget drops the files fn names, at most once a minute, and rewrites
+// NAME.done when most of its lines are forgotten ones.
+func (l *ledger) forget(fn func(file string, at int64) bool) error {
+	if time.Since(l.lastForget) < time.Minute {
+		return nil
+	}
+	l.lastForget = time.Now()
+	for f, at := range l.done {
+		if fn(f, at) {
+			delete(l.done, f)
+		}
+	}
+	if l.lines <= 2*len(l.done)+1024 {
+		return nil
+	}
+	var b []byte
+	for f, at := range l.done {
+		b = strconv.AppendInt(b, at, 10)
+		b = append(append(append(b, '\t'), f...), '\n')
+	}
+	if err := objstore.WriteFile(l.donePath(), b); err != nil {
+		return err
+	}
+	l.lines = len(l.done)
+	return nil
+}
+
+// save rewrites NAME.json (polling's days and failed tries).
 func (l *ledger) save() error {
 	data, _ := json.Marshal(&l.st)
 	if err := os.MkdirAll(filepath.Dir(l.path), 0o755); err != nil {

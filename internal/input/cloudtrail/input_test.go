@@ -3,6 +3,7 @@ package cloudtrail
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"strings"
@@ -79,5 +80,56 @@ func TestIngest(t *testing.T) {
 	got := in.fetch(ctx, objs)
 	if len(objs) != 2 || got[0].err != nil || len(got[0].raw) != len(plain) || !errors.As(got[1].err, new(errUnreadable)) {
 		t.Fatalf("todo %v, fetched %v", objs, got)
+	}
+}
+
+func TestLedger(t *testing.T) {
+	dir := t.TempDir()
+	l := &ledger{path: dir + "/cloudtrail-x.json"}
+	if err := l.load(); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-3 * 24 * time.Hour).Unix()
+	var files []string
+	for i := range 3000 {
+		files = append(files, fmt.Sprintf("s3://b/k%d", i))
+	}
+	if err := l.note(files, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.note([]string{"s3://b/new"}, time.Now().Unix()); err != nil {
+		t.Fatal(err)
+	}
+	// A crash mid-append leaves part of a line: it is not a file read.
+	f, _ := os.OpenFile(l.donePath(), os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString("1700000000\ts3://b/par")
+	f.Close()
+	l2 := &ledger{path: l.path}
+	if err := l2.load(); err != nil || !l2.has("s3://b/k2999") || !l2.has("s3://b/new") || l2.has("s3://b/par") || l2.lines != 3001 {
+		t.Fatalf("reload: %v, %d lines", err, l2.lines)
+	}
+	// Forgetting most lines rewrites the file with the rest.
+	if err := l2.forget(func(_ string, at int64) bool { return at == old }); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(l.donePath())
+	if l2.lines != 1 || strings.Count(string(data), "\n") != 1 || !strings.Contains(string(data), "s3://b/new") {
+		t.Fatalf("after forgetting: %d lines\n%s", l2.lines, data)
+	}
+	os.WriteFile(l.donePath(), []byte("oops\n"), 0o644)
+	if err := l2.load(); err == nil {
+		t.Fatal("a corrupt line accepted")
+	}
+	in := &Input{cfg: Config{Bucket: "b"}, ledger: ledger{}}
+	in.ledger.st.Days = map[string]string{"AWSLogs/1/CloudTrail/us-east-1/": "2024/10/12"}
+	for file, want := range map[string]bool{
+		"s3://b/AWSLogs/1/CloudTrail/us-east-1/2024/10/10/f.json.gz": true,
+		"s3://b/AWSLogs/1/CloudTrail/us-east-1/2024/10/11/f.json.gz": false,
+		"s3://b/AWSLogs/1/CloudTrail/eu-west-1/2024/10/01/f.json.gz": false, // a stream not reached yet
+		"s3://other/AWSLogs/1/CloudTrail/us-east-1/2024/10/01/f.gz":  false,
+	} {
+		if got := in.listedNoMore(file, 0); got != want {
+			t.Errorf("listedNoMore(%s) = %v", file, got)
+		}
 	}
 }

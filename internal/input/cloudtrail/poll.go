@@ -224,6 +224,7 @@ func (in *Input) pollDay(ctx context.Context, c *s3.Client, stream string, day t
 		objs[i] = Object{in.cfg.Bucket, k}
 	}
 	objs = in.todo(objs, &r)
+	failsChanged := false
 	for len(objs) > 0 {
 		// A window of files fetched together, then read in order.
 		window := objs[:min(len(objs), 4*in.cfg.Fetchers)]
@@ -236,9 +237,13 @@ func (in *Input) pollDay(ctx context.Context, c *s3.Client, stream string, day t
 			}
 			f := o.String()
 			if unreadable == nil {
-				delete(in.ledger.st.Fails, f)
+				if _, ok := in.ledger.st.Fails[f]; ok {
+					delete(in.ledger.st.Fails, f)
+					failsChanged = true
+				}
 				continue
 			}
+			failsChanged = true
 			in.ledger.st.Fails[f]++
 			if in.ledger.st.Fails[f] < in.cfg.MaxReceives {
 				in.log.Warn("a file cannot be read; trying again at the next poll", "file", f, "tries", in.ledger.st.Fails[f], "err", unreadable)
@@ -258,18 +263,25 @@ func (in *Input) pollDay(ctx context.Context, c *s3.Client, stream string, day t
 		in.ledger.st.Days[stream] = d
 		reached = d
 	}
-	var oldest string
-	if reached != "" {
-		t, _ := time.Parse(dayLayout, reached)
-		oldest = t.AddDate(0, 0, -1).Format(dayLayout)
-	}
-	base := "s3://" + in.cfg.Bucket + "/" + stream
-	err = in.commit(ctx, &r, hold || reached != in.ledger.saved[stream], func(f string, _ int64) bool {
-		rest, ok := strings.CutPrefix(f, base)
-		return ok && dayPath.MatchString(rest) && rest[:10] < oldest
-	})
+	err = in.commit(ctx, &r, failsChanged || reached != in.ledger.saved[stream], in.listedNoMore)
 	if err == nil {
 		in.ledger.saved[stream] = reached
 	}
 	return hold, err
+}
+
+// listedNoMore reports whether a file is in a day folder older than its
+// stream lists (the day before the one reached): the ledger forgets it.
+func (in *Input) listedNoMore(file string, _ int64) bool {
+	key, ok := strings.CutPrefix(file, "s3://"+in.cfg.Bucket+"/")
+	loc := dayPath.FindStringIndex(key)
+	if !ok || loc == nil {
+		return false
+	}
+	reached, ok := in.ledger.st.Days[key[:loc[0]]]
+	if !ok {
+		return false
+	}
+	t, err := time.Parse(dayLayout, reached)
+	return err == nil && key[loc[0]:loc[0]+10] < t.AddDate(0, 0, -1).Format(dayLayout)
 }

@@ -15,7 +15,6 @@ import (
 // message comes back within its visibility timeout (a crash, a failed
 // delete), or is a second notification of the same file soon after; a
 // file read again later keeps its events' ids, and readers see each once.
-// The ledger is rewritten whole after each receive, so it is kept short.
 const ledgerTTL = 2 * 24 * time.Hour
 
 // runQueue receives notifications until ctx ends. A message is deleted
@@ -195,9 +194,4 @@ func deadLetter(m message, err error) input.Bad {
 		Err:  &mapping.Error{Type: "dead_letter", Err: fmt.Errorf("SQS message %s given up after %d receives: %w", m.ID, m.Receives, err)},
 		Line: []byte(m.Body),
 	}
-}
-
-func (l *ledger) has(file string) bool {
-	_, ok := l.st.Done[file]
-	return ok
 }
