@@ -132,8 +132,8 @@ func runImport(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 		n.Shutdown(context.Background())
 		return err
 	}
-	ledgerPath := filepath.Join(n.Dir, "imports.json")
-	imp.ledger, err = loadLedger(ledgerPath)
+	imp.ledgerPath = filepath.Join(n.Dir, "imports.json")
+	imp.ledger, err = loadLedger(imp.ledgerPath)
 	if err != nil {
 		n.Shutdown(context.Background())
 		return err
@@ -142,9 +142,9 @@ func runImport(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	var runErr error
 	for _, f := range files {
 		if *format == "audited" {
-			runErr = imp.audited(ctx, f, *table, ledgerPath)
+			runErr = imp.audited(ctx, f, *table)
 		} else {
-			runErr = imp.file(ctx, f, ledgerPath)
+			runErr = imp.file(ctx, f)
 		}
 		if runErr != nil {
 			break
@@ -183,11 +183,36 @@ type importer struct {
 	prefix                 *pgaudit.Prefix
 	loc                    *time.Location
 	ledger                 importLedger
+	ledgerPath             string
 	stderr                 io.Writer
 	events, rejects        int64
 	done, skipped, digests int
 	last                   uint64
 	lastShown              time.Time
+}
+
+// durable appends recs to the WAL and waits for their fsync.
+func (imp *importer) durable(ctx context.Context, recs [][]byte) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	last, err := imp.n.Ingest.Append(ctx, recs, node.Block)
+	if err != nil {
+		return err
+	}
+	if err := imp.n.Ingest.Sync(ctx, last, 0); err != nil {
+		return err
+	}
+	imp.last = last
+	return nil
+}
+
+// note records how far key (a file, or an audited table) is imported, and
+// saves the ledger; call it once what it covers is durable.
+func (imp *importer) note(key string, rec importedFile) error {
+	imp.ledger[key] = rec
+	data, _ := json.MarshalIndent(imp.ledger, "", " ")
+	return objstore.WriteFile(imp.ledgerPath, data)
 }
 
 // params is what a file is read with, beyond its format.
@@ -230,7 +255,7 @@ func (imp *importer) progress(final bool) {
 
 // file imports one file from where the ledger says it stopped, appending
 // its events in groups and saving its offset once they are durable.
-func (imp *importer) file(ctx context.Context, path, ledgerPath string) error {
+func (imp *importer) file(ctx context.Context, path string) error {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return err
@@ -264,20 +289,13 @@ func (imp *importer) file(ctx context.Context, path, ledgerPath string) error {
 		if len(recs) == 0 {
 			return nil
 		}
-		last, err := imp.n.Ingest.Append(ctx, recs, node.Block)
-		if err != nil {
+		if err := imp.durable(ctx, recs); err != nil {
 			return err
 		}
-		if err := imp.n.Ingest.Sync(ctx, last, 0); err != nil {
-			return err
-		}
-		imp.last = last
 		recs, buf = recs[:0], buf[:0]
 		rec.Offset, rec.Size = offset, fi.Size()
-		imp.ledger[abs] = rec
-		data, _ := json.MarshalIndent(imp.ledger, "", " ")
 		imp.progress(false)
-		return objstore.WriteFile(ledgerPath, data)
+		return imp.note(abs, rec)
 	}
 	add := func(ev *event.Event, err error, line []byte, end int64) error {
 		start := len(buf)
@@ -396,16 +414,14 @@ func (imp *importer) file(ctx context.Context, path, ledgerPath string) error {
 		return err
 	}
 	rec.Offset, rec.Size = fi.Size(), fi.Size()
-	imp.ledger[abs] = rec
-	data, _ := json.MarshalIndent(imp.ledger, "", " ")
 	imp.done++
-	return objstore.WriteFile(ledgerPath, data)
+	return imp.note(abs, rec)
 }
 
 // audited copies an audited gem's table from PostgreSQL, in pages by id;
 // the ledger keeps the last id whose event is durable, so a second run
 // copies only rows added since.
-func (imp *importer) audited(ctx context.Context, dsn, table, ledgerPath string) error {
+func (imp *importer) audited(ctx context.Context, dsn, table string) error {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		return &exitError{2, fmt.Errorf("--format audited wants a PostgreSQL connection string: %w", err)}
@@ -446,17 +462,10 @@ func (imp *importer) audited(ctx context.Context, dsn, table, ledgerPath string)
 			}
 			recs = append(recs, buf[start:len(buf):len(buf)])
 		}
-		last, err := imp.n.Ingest.Append(ctx, recs, node.Block)
-		if err != nil {
+		if err := imp.durable(ctx, recs); err != nil {
 			return err
 		}
-		if err := imp.n.Ingest.Sync(ctx, last, 0); err != nil {
-			return err
-		}
-		imp.last = last
-		imp.ledger[key] = importedFile{Offset: r.LastID, Format: "audited"}
-		data, _ := json.MarshalIndent(imp.ledger, "", " ")
-		if err := objstore.WriteFile(ledgerPath, data); err != nil {
+		if err := imp.note(key, importedFile{Offset: r.LastID, Format: "audited"}); err != nil {
 			return err
 		}
 		imp.progress(false)

@@ -180,6 +180,7 @@ func OpenCheckpointStore(cfg config.Config, dir string, archiveStore objstore.St
 	switch c := cfg.Checkpoints; {
 	case c.S3.Bucket != "":
 		s3cfg := c.S3
+		s3cfg.Setting = "checkpoints.s3"
 		var err error
 		if s3cfg.Owner, err = ownerID(dir); err != nil {
 			return nil, err

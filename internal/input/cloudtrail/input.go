@@ -13,7 +13,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -210,7 +209,8 @@ func (in *Input) Run(ctx context.Context) error {
 	return in.runPoll(ctx)
 }
 
-// store returns the store of a bucket.
+// store returns the store of a bucket; the first call for the polled
+// bucket asks the server for it (s3store's check, which says what to fix).
 func (in *Input) store(ctx context.Context, bucket string) (objstore.Store, error) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
@@ -218,7 +218,8 @@ func (in *Input) store(ctx context.Context, bucket string) (objstore.Store, erro
 		return s, nil
 	}
 	s, err := s3store.New(ctx, s3store.Config{Bucket: bucket, Region: in.bucketRegion, Endpoint: in.cfg.Endpoint,
-		PathStyle: in.cfg.PathStyle, Profile: in.cfg.Profile, SkipBucketCheck: true}, in.log)
+		PathStyle: in.cfg.PathStyle, Profile: in.cfg.Profile, SkipBucketCheck: bucket != in.cfg.Bucket,
+		Setting: "inputs.cloudtrail[" + in.cfg.Name + "]"}, in.log)
 	if err != nil {
 		return nil, err
 	}
@@ -363,15 +364,16 @@ type round struct {
 	bad    []input.Bad // error-output records still to append
 }
 
-// todo returns the files of objs to read: not digests, not in the ledger,
-// not already in r.
-func (in *Input) todo(objs []Object, r *round) []Object {
+// todo returns the files of objs to read, each once: not digests, not
+// other services' logs, not in the ledger.
+func (in *Input) todo(objs []Object) []Object {
 	var out []Object
+	seen := map[Object]bool{}
 	for _, o := range objs {
-		f := o.String()
-		if IsDigest(o.Key) || !isTrailKey(o.Key) || in.ledger.has(f) || slices.Contains(r.read, f) || slices.Contains(out, o) {
-			continue // a digest, a folder marker, another service's log, or done
+		if seen[o] || IsDigest(o.Key) || !isTrailKey(o.Key) || in.ledger.has(o.String()) {
+			continue // named twice, a digest, a folder marker, another service's log, or done
 		}
+		seen[o] = true
 		out = append(out, o)
 	}
 	return out

@@ -75,8 +75,7 @@ func TestIngest(t *testing.T) {
 		t.Fatalf("missing: %v", err)
 	}
 	// Fetched together, in order; a file named twice is read once.
-	r := &round{}
-	objs := in.todo([]Object{{"b", "good.json"}, {"b", "AWSLogs/1/CloudTrail-Digest/x.json.gz"}, {"b", "missing.json"}, {"b", "good.json"}}, r)
+	objs := in.todo([]Object{{"b", "good.json"}, {"b", "AWSLogs/1/CloudTrail-Digest/x.json.gz"}, {"b", "missing.json"}, {"b", "good.json"}})
 	got := in.fetch(ctx, objs)
 	if len(objs) != 2 || got[0].err != nil || len(got[0].raw) != len(plain) || !errors.As(got[1].err, new(errUnreadable)) {
 		t.Fatalf("todo %v, fetched %v", objs, got)

@@ -4,15 +4,12 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"fmt"
-	"net/http"
 	"regexp"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/kansa-audit/kansa/internal/input"
 	"github.com/kansa-audit/kansa/internal/mapping"
@@ -38,11 +35,7 @@ const dayLayout = "2006/01/02"
 // runPoll polls the bucket every PollInterval until ctx ends.
 func (in *Input) runPoll(ctx context.Context) error {
 	in.log.Info("polling for CloudTrail log files", "bucket", in.cfg.Bucket, "prefix", in.cfg.Prefix)
-	s, err := in.store(ctx, in.cfg.Bucket)
-	if err != nil {
-		return err
-	}
-	if err := in.checkBucket(ctx, s.(*s3store.Store).Client()); err != nil {
+	if _, err := in.store(ctx, in.cfg.Bucket); err != nil {
 		return err
 	}
 	for {
@@ -58,24 +51,6 @@ func (in *Input) runPoll(ctx context.Context) error {
 		case <-time.After(in.cfg.PollInterval):
 		}
 	}
-}
-
-// checkBucket asks for the bucket, turning the answers users get wrong
-// into errors that say what to fix.
-func (in *Input) checkBucket(ctx context.Context, c *s3.Client) error {
-	_, err := c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(in.cfg.Bucket)})
-	var re *smithyhttp.ResponseError
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &re) && re.HTTPStatusCode() == http.StatusNotFound:
-		return fmt.Errorf("bucket %q does not exist", in.cfg.Bucket)
-	case errors.As(err, &re) && re.HTTPStatusCode() == http.StatusForbidden:
-		return fmt.Errorf("bucket %q: access denied: the credentials need s3:ListBucket and s3:GetObject on it", in.cfg.Bucket)
-	case errors.As(err, &re) && re.HTTPStatusCode() == http.StatusMovedPermanently && re.Response.Header.Get("X-Amz-Bucket-Region") != "":
-		return fmt.Errorf("bucket %q is in region %s: set region", in.cfg.Bucket, re.Response.Header.Get("X-Amz-Bucket-Region"))
-	}
-	return fmt.Errorf("bucket %q: %w", in.cfg.Bucket, err)
 }
 
 // poll reads the files new since the last poll.
@@ -223,7 +198,7 @@ func (in *Input) pollDay(ctx context.Context, c *s3.Client, stream string, day t
 	for i, k := range keys {
 		objs[i] = Object{in.cfg.Bucket, k}
 	}
-	objs = in.todo(objs, &r)
+	objs = in.todo(objs)
 	failsChanged := false
 	for len(objs) > 0 {
 		// A window of files fetched together, then read in order.

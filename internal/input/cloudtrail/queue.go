@@ -76,7 +76,7 @@ func (in *Input) handle(ctx context.Context, msgs []message) error {
 		named[i] = objs
 		all = append(all, objs...)
 	}
-	all = in.todo(all, &r)
+	all = in.todo(all)
 	outcome := map[Object]error{} // of each file read in this round: nil, or why it could not be fetched
 	for len(all) > 0 {
 		// A window of files fetched together (bounded memory), then read

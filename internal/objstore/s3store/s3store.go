@@ -2,6 +2,7 @@ package s3store
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -96,6 +97,10 @@ type Config struct {
 	// exists and the credentials reach it (HeadBucket): for a collector
 	// that must start while S3 is unreachable (its WAL keeps the events).
 	SkipBucketCheck bool `yaml:"skip_bucket_check"`
+	// Setting is where this store is configured, for the errors that tell
+	// what to fix ("checkpoints.s3"); default "archive.s3". Its bucket and
+	// region keys are Setting+".bucket" and Setting+".region".
+	Setting string `yaml:"-"`
 	// Owner names the collector's data directory (not configured: kansa
 	// generates it). Every object carries it as the metadata kansa-owner,
 	// and an object already under a key with different bytes is replaced
@@ -122,6 +127,7 @@ type Store struct {
 	bucket      string
 	prefix      string // "" or ends with "/"
 	name        string // for String
+	setting     string // Config.Setting, for errors
 	sse         types.ServerSideEncryption
 	kmsKeyID    *string
 	lockMode    types.ObjectLockMode
@@ -189,7 +195,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 	}
 	if awsCfg.Region == "" {
 		if cfg.Endpoint == "" {
-			return nil, errors.New("s3: no region: set the bucket's region in archive.s3.region or AWS_REGION")
+			return nil, fmt.Errorf("s3: no region: set the bucket's region in %s.region or AWS_REGION", cmp.Or(cfg.Setting, "archive.s3"))
 		}
 		awsCfg.Region = "us-east-1" // what S3-compatible servers expect unless configured otherwise
 	}
@@ -255,6 +261,7 @@ func (s *Store) configure(cfg *Config) error {
 	if cfg.Bucket == "" {
 		return errors.New("bucket is required")
 	}
+	s.setting = cmp.Or(cfg.Setting, "archive.s3")
 	if cfg.Prefix = strings.Trim(cfg.Prefix, "/"); cfg.Prefix != "" {
 		if err := objstore.CheckKey(cfg.Prefix); err != nil {
 			return fmt.Errorf("prefix: %w", err)
@@ -338,19 +345,23 @@ func (s *Store) checkBucket(ctx context.Context, awsCfg aws.Config) error {
 		var re *smithyhttp.ResponseError
 		switch {
 		case status == http.StatusNotFound:
-			return fmt.Errorf("s3: bucket %q does not exist on %s: create it (aws s3 mb s3://%s, or mc mb), or fix archive.s3.bucket",
-				s.bucket, s.server(), s.bucket)
+			return fmt.Errorf("s3: bucket %q does not exist on %s: create it (aws s3 mb s3://%s, or mc mb), or fix %s.bucket",
+				s.bucket, s.server(), s.bucket, s.setting)
 		case status == http.StatusForbidden:
 			return fmt.Errorf("s3: access to bucket %q denied%s: check the secret key (a wrong one is answered the same way), and that the credentials may s3:ListBucket, s3:GetObject and s3:PutObject on the bucket", s.bucket, source)
 		case status == http.StatusMovedPermanently && errors.As(err, &re) && re.Response.Header.Get("X-Amz-Bucket-Region") != "":
-			return fmt.Errorf("s3: bucket %q is in region %s, not %s: set archive.s3.region to %[2]s",
-				s.bucket, re.Response.Header.Get("X-Amz-Bucket-Region"), awsCfg.Region)
+			return fmt.Errorf("s3: bucket %q is in region %s, not %s: set %s.region to %[2]s",
+				s.bucket, re.Response.Header.Get("X-Amz-Bucket-Region"), awsCfg.Region, s.setting)
 		case status == http.StatusMovedPermanently || status == http.StatusBadRequest:
-			return fmt.Errorf("s3: bucket %q: %w (is archive.s3.region %q the bucket's region?)", s.bucket, err, awsCfg.Region)
+			return fmt.Errorf("s3: bucket %q: %w (is %s.region %q the bucket's region?)", s.bucket, err, s.setting, awsCfg.Region)
 		case status == 0 && awsCfg.Credentials != nil && source == "":
 			return fmt.Errorf("s3: check bucket %q: %w (no AWS credentials found? set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a profile, or a role)", s.bucket, err)
 		default:
-			return fmt.Errorf("s3: check bucket %q on %s: %w (is the server up and the endpoint right? skip_bucket_check starts without this check)", s.bucket, s.server(), err)
+			hint := " skip_bucket_check starts without this check."
+			if strings.HasPrefix(s.setting, "inputs.") {
+				hint = "" // an input starts again until it can read
+			}
+			return fmt.Errorf("s3: check bucket %q on %s: %w (is the server up and the endpoint right?%s)", s.bucket, s.server(), err, hint)
 		}
 	}
 	if s.lockMode != "" {
