@@ -12,6 +12,8 @@
 #   MinIO into ${XDG_CACHE_HOME:-~/.cache}/kansa/bin when missing: about four
 #   minutes, once; CI keeps that directory), named by KANSA_TEST_S3_ENDPOINT
 #   with its credentials in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY;
+# - Debian's libdeflate0, which kansa uses when present (internal/gunzip),
+#   so that its tests compare libdeflate's inflate with Go's;
 # - the CloudTrail input's tests start their own SQS and SNS server, goaws
 #   (scripts/goaws.sh builds it into the same cache directory, once),
 #   named by KANSA_GOAWS_BIN.
@@ -54,6 +56,17 @@ fail() {
 	echo "FAILED: $*" >&2
 	failed+=("$*")
 }
+
+# kansa inflates through libdeflate's shared library when it is installed
+# (internal/gunzip) and through Go's otherwise; the tests compare the two,
+# so install it where Debian's packages can be.
+if ! ldconfig -p 2>/dev/null | grep -q 'libdeflate\.so\.0' && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+	echo "== apt-get install libdeflate0"
+	{ DEBIAN_FRONTEND=noninteractive apt-get -qq -o DPkg::Lock::Timeout=300 install -y --no-install-recommends libdeflate0 ||
+		{ apt-get -qq -o DPkg::Lock::Timeout=300 update &&
+			DEBIAN_FRONTEND=noninteractive apt-get -qq -o DPkg::Lock::Timeout=300 install -y --no-install-recommends libdeflate0; }; } >&2 ||
+		echo "libdeflate0 did not install: only Go's inflate is tested" >&2
+fi
 
 echo "== gofmt"
 mapfile -t gofiles < <(files '*.go')

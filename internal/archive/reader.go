@@ -1,16 +1,14 @@
 package archive
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"strings"
+	"sync"
 
-	"github.com/klauspost/compress/gzip"
-
+	"github.com/kansa-audit/kansa/internal/gunzip"
 	"github.com/kansa-audit/kansa/internal/objstore"
 )
 
@@ -69,39 +67,35 @@ func eachJSON[T any](ctx context.Context, store objstore.Store, prefix, what str
 // ReadLines calls fn with each line of the gzip NDJSON object key. line is
 // valid only during the call.
 func ReadLines(ctx context.Context, store objstore.Store, key string, fn func(line []byte) error) error {
-	data, err := store.Get(ctx, key)
+	r := readers.Get().(*lineReader)
+	defer readers.Put(r)
+	var err error
+	r.file, err = objstore.GetAppend(ctx, store, key, r.file[:0])
 	if err != nil {
 		return err
 	}
-	zr, err := gzip.NewReader(bytes.NewReader(data))
+	// The whole file is decompressed before the first line is passed on,
+	// so a damaged file fails before fn sees any of it.
+	r.out, err = r.dec.Append(r.out[:0], r.file)
 	if err != nil {
 		return fmt.Errorf("%s: %w", key, err)
 	}
-	br := bufio.NewReaderSize(zr, 64<<10)
-	for {
-		line, err := br.ReadSlice('\n')
-		if err == bufio.ErrBufferFull {
-			// A line longer than the buffer: collect it whole.
-			full := append([]byte(nil), line...)
-			for err == bufio.ErrBufferFull {
-				line, err = br.ReadSlice('\n')
-				full = append(full, line...)
-			}
-			line = full
-		}
-		if len(line) > 0 && line[len(line)-1] == '\n' {
-			line = line[:len(line)-1]
-		}
+	for rest := r.out; len(rest) > 0; {
+		line, tail, _ := bytes.Cut(rest, []byte{'\n'})
+		rest = tail
 		if len(line) > 0 {
-			if ferr := fn(line); ferr != nil {
-				return ferr
+			if err := fn(line); err != nil {
+				return err
 			}
-		}
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("%s: %w", key, err)
 		}
 	}
+	return nil
 }
+
+// lineReader is ReadLines' reusable state: a file's bytes and its lines.
+type lineReader struct {
+	dec       *gunzip.Decoder
+	file, out []byte
+}
+
+var readers = sync.Pool{New: func() any { return &lineReader{dec: gunzip.NewDecoder()} }}

@@ -29,10 +29,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/klauspost/compress/gzip"
-
 	"github.com/kansa-audit/kansa/internal/archive"
 	"github.com/kansa-audit/kansa/internal/chain"
+	"github.com/kansa-audit/kansa/internal/gunzip"
 	"github.com/kansa-audit/kansa/internal/merkle"
 	"github.com/kansa-audit/kansa/internal/objstore"
 	"github.com/kansa-audit/kansa/internal/rawjson"
@@ -467,15 +466,14 @@ func (v *verifier) inRange(f *archive.File) bool {
 
 // checker is one worker's reusable state.
 type checker struct {
-	zr     *gzip.Reader
-	in     bytes.Reader
+	dec    *gunzip.Decoder
 	file   []byte // the file's bytes, reused
 	out    []byte
 	hasher *merkle.Hasher
 	leaves []merkle.Hash
 }
 
-func newChecker() *checker { return &checker{hasher: merkle.NewHasher()} }
+func newChecker() *checker { return &checker{dec: gunzip.NewDecoder(), hasher: merkle.NewHasher()} }
 
 // check verifies one file and returns its events and bytes.
 func (c *checker) check(ctx context.Context, v *verifier, m *archive.Manifest, f *archive.File) (_, _ int64, err error) {
@@ -503,27 +501,9 @@ func (c *checker) check(ctx context.Context, v *verifier, m *archive.Manifest, f
 		return int64(f.Records), int64(len(data)), nil
 	}
 	// NDJSON: the events themselves, against the file's root.
-	c.out = c.out[:0]
-	c.in.Reset(data)
+	// Decompressed into the worker's own buffer, kept for the next file.
 	var rerr error
-	if c.zr == nil {
-		c.zr, rerr = gzip.NewReader(&c.in)
-	} else {
-		rerr = c.zr.Reset(&c.in)
-	}
-	for rerr == nil {
-		// Decompress into the worker's own buffer, grown as needed and
-		// kept for the next file.
-		if len(c.out) == cap(c.out) {
-			c.out = slices.Grow(c.out, max(cap(c.out), 1<<20))
-		}
-		var n int
-		n, rerr = c.zr.Read(c.out[len(c.out):cap(c.out)])
-		c.out = c.out[:len(c.out)+n]
-	}
-	if rerr == io.EOF {
-		rerr = nil
-	}
+	c.out, rerr = c.dec.Append(c.out[:0], data)
 	c.leaves = c.leaves[:0]
 	var last []byte
 	for rest := c.out; len(rest) > 0; {

@@ -1,0 +1,119 @@
+package gunzip
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/klauspost/compress/gzip"
+)
+
+// members is a file of n gzip members of random-ish lines, and the lines.
+func members(t testing.TB, n, lines int) (file, plain []byte) {
+	r := rand.New(rand.NewPCG(1, 2))
+	var out bytes.Buffer
+	for range n {
+		var seg bytes.Buffer
+		for range lines {
+			fmt.Fprintf(&seg, `{"id":"%016x","action":"update","n":%d}`+"\n", r.Uint64(), r.IntN(1e6))
+		}
+		zw := gzip.NewWriter(&out)
+		zw.Write(seg.Bytes())
+		zw.Close()
+		plain = append(plain, seg.Bytes()...)
+	}
+	return out.Bytes(), plain
+}
+
+// both runs f once with each decoder this machine has.
+func both(t *testing.T, f func(t *testing.T)) {
+	saved := useNative
+	defer func() { useNative = saved }()
+	for _, native := range []bool{false, true} {
+		if native && !saved {
+			t.Log("libdeflate is not installed here: only the Go reader is tested")
+			continue
+		}
+		useNative = native
+		t.Run(map[bool]string{false: "go", true: "libdeflate"}[native], f)
+	}
+}
+
+func TestAppend(t *testing.T) {
+	file, plain := members(t, 5, 3000)
+	both(t, func(t *testing.T) {
+		d := NewDecoder()
+		// Into a buffer too small, onto a prefix, twice with the same
+		// Decoder.
+		for _, dst := range [][]byte{nil, []byte("prefix:"), make([]byte, 3, 10)} {
+			got, err := d.Append(dst, file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got[:len(dst)], dst) || !bytes.Equal(got[len(dst):], plain) {
+				t.Fatalf("decoded %d bytes onto %q, want the %d plain bytes", len(got)-len(dst), dst, len(plain))
+			}
+		}
+		if got, err := d.Append(nil, nil); err != nil || len(got) != 0 {
+			t.Fatalf("an empty file: %q, %v", got, err)
+		}
+	})
+}
+
+// A damaged file gives the same prefix and error from either decoder.
+func TestDamage(t *testing.T) {
+	file, _ := members(t, 3, 2000)
+	cases := map[string]func([]byte) []byte{
+		"truncated":     func(b []byte) []byte { return b[:len(b)*2/3] },
+		"flipped":       func(b []byte) []byte { b[len(b)/2] ^= 0x40; return b },
+		"crc":           func(b []byte) []byte { b[len(b)-6] ^= 1; return b },
+		"trailing junk": func(b []byte) []byte { return append(b, "junk"...) },
+		"not gzip":      func(b []byte) []byte { return []byte("plain text\n") },
+		"header cut":    func(b []byte) []byte { return b[:5] },
+		"second header": func(b []byte) []byte { return append(b, 0x1f, 0x8b) },
+	}
+	for name, damage := range cases {
+		t.Run(name, func(t *testing.T) {
+			bad := damage(bytes.Clone(file))
+			want, werr := (&Decoder{}).appendGo(nil, bad)
+			if werr == nil {
+				t.Fatalf("the Go reader accepts the damage")
+			}
+			both(t, func(t *testing.T) {
+				got, err := NewDecoder().Append([]byte("x"), bad)
+				if err == nil || err.Error() != werr.Error() {
+					t.Fatalf("error %v, want %v", err, werr)
+				}
+				if !bytes.Equal(got, append([]byte("x"), want...)) {
+					t.Fatalf("decoded %d bytes before the error, want %d", len(got)-1, len(want))
+				}
+			})
+			if name == "truncated" && !errors.Is(werr, io.ErrUnexpectedEOF) {
+				t.Fatalf("a truncated file gives %v, want io.ErrUnexpectedEOF", werr)
+			}
+		})
+	}
+}
+
+func BenchmarkAppend(b *testing.B) {
+	file, plain := members(b, 8, 20000)
+	saved := useNative
+	defer func() { useNative = saved }()
+	for _, native := range []bool{false, true} {
+		if native && !saved {
+			continue
+		}
+		useNative = native
+		b.Run(map[bool]string{false: "go", true: "libdeflate"}[native], func(b *testing.B) {
+			d := NewDecoder()
+			buf := make([]byte, 0, len(plain))
+			b.SetBytes(int64(len(plain)))
+			for b.Loop() {
+				d.Append(buf[:0], file)
+			}
+		})
+	}
+}
