@@ -342,12 +342,25 @@ func (w *Writer) Write(ctx context.Context, b *Batch) (*Manifest, error) {
 	err := w.compress(ordered)
 	objs := make([]object, len(keys))
 	for i, k := range keys {
-		f := files[k]
-		objs[i] = object{k, slices.Concat(f.members...)}
-		sum := sha256.Sum256(objs[i].data)
-		root := merkle.Root(slices.Concat(f.leaves...))
-		m.Files = append(m.Files, File{Key: k, Kind: f.kind, Format: FormatNDJSON, Records: f.n, Bytes: len(objs[i].data),
-			SHA256: hex.EncodeToString(sum[:]), Root: HexHash(root), TimeMin: formatMicros(f.min), TimeMax: formatMicros(f.max), Tenant: f.tenant})
+		objs[i] = object{k, slices.Concat(ordered[i].members...)}
+	}
+	// The files' SHA-256 on one goroutine while their roots take every
+	// core: both are on the path of every batch.
+	sums := make([][sha256.Size]byte, len(objs))
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := range objs {
+			sums[i] = sha256.Sum256(objs[i].data)
+		}
+	})
+	roots := make([]merkle.Hash, len(objs))
+	for i, f := range ordered {
+		roots[i] = merkle.RootParallel(slices.Concat(f.leaves...), runtime.GOMAXPROCS(0))
+	}
+	wg.Wait()
+	for i, f := range ordered {
+		m.Files = append(m.Files, File{Key: keys[i], Kind: f.kind, Format: FormatNDJSON, Records: f.n, Bytes: len(objs[i].data),
+			SHA256: hex.EncodeToString(sums[i][:]), Root: HexHash(roots[i]), TimeMin: formatMicros(f.min), TimeMax: formatMicros(f.max), Tenant: f.tenant})
 	}
 	if err == nil {
 		err = w.putAll(ctx, objs)

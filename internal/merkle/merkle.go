@@ -14,6 +14,8 @@ import (
 	"errors"
 	"hash"
 	"math/bits"
+	"sync"
+	"sync/atomic"
 )
 
 // Hash is a SHA-256 digest.
@@ -111,6 +113,33 @@ func Root(leaves []Hash) Hash {
 		f.Append(l)
 	}
 	return f.Root()
+}
+
+// rootChunk is how many leaves RootParallel gives a goroutine at a time: a
+// power of two, so that each chunk but the last is a complete subtree.
+const rootChunk = 1 << 12
+
+// RootParallel is Root(leaves) on up to workers goroutines. The tree over
+// n leaves is the tree over its chunks' roots, each chunk a complete
+// subtree of rootChunk leaves and the last one the rest: every split RFC
+// 9162 makes above the chunks falls at a multiple of rootChunk.
+func RootParallel(leaves []Hash, workers int) Hash {
+	chunks := (len(leaves) + rootChunk - 1) / rootChunk
+	if chunks < 2 || workers < 2 {
+		return Root(leaves)
+	}
+	roots := make([]Hash, chunks)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(workers, chunks) {
+		wg.Go(func() {
+			for c := int(next.Add(1)) - 1; c < chunks; c = int(next.Add(1)) - 1 {
+				roots[c] = Root(leaves[c*rootChunk : min((c+1)*rootChunk, len(leaves))])
+			}
+		})
+	}
+	wg.Wait()
+	return Root(roots)
 }
 
 // split is the largest power of two smaller than n (n > 1).

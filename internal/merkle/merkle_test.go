@@ -111,3 +111,18 @@ func BenchmarkLeaf(b *testing.B) {
 		h.Leaf(line)
 	}
 }
+
+func TestRootParallel(t *testing.T) {
+	leaves := make([]Hash, 5*rootChunk+3)
+	for i := range leaves {
+		leaves[i] = LeafHash([]byte{byte(i), byte(i >> 8), byte(i >> 16)})
+	}
+	for _, n := range []int{0, 1, 2, rootChunk - 1, rootChunk, rootChunk + 1, 2 * rootChunk, 2*rootChunk + 1,
+		3 * rootChunk, 3*rootChunk + 77, 4 * rootChunk, 4*rootChunk + 1, len(leaves)} {
+		for _, workers := range []int{1, 2, 3, 8} {
+			if got, want := RootParallel(leaves[:n], workers), subtree(leaves[:n]); got != want {
+				t.Fatalf("%d leaves on %d goroutines: root %x, want %x", n, workers, got, want)
+			}
+		}
+	}
+}
