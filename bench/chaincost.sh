@@ -5,6 +5,11 @@
 #
 #   bash bench/chaincost.sh EVENTS RUNS COMMIT...    e.g. 2000000 3 e9a4050 da75753
 #
+# The name "unhashed" builds the working tree with the archive's leaf
+# hashes and file roots left out (every leaf and root the zero hash): the
+# same code but for the hashing chaining adds, the fairest baseline. Such
+# an archive does not verify; it is only timed.
+#
 # The stream is the search workload (bench/indexeval -engine ndjson): every
 # line is an audit event, so every line is hashed into its file's root; the
 # worst case for chaining. Needs GNU time (/usr/bin/time).
@@ -17,6 +22,19 @@ work=${BENCH_DIR:-/tmp/kansa-chaincost}
 mkdir -p "$work"
 builds=()
 for c in "$@"; do
+	if [ "$c" = unhashed ]; then
+		rm -rf "$work/src-$c"
+		mkdir -p "$work/src-$c"
+		git ls-files -z | xargs -0 cp --parents -t "$work/src-$c"
+		w="$work/src-$c/internal/archive/writer.go"
+		sed -i -e 's/hs = append(hs, h.Leaf(data\[:i\]))/hs = append(hs, merkle.Hash{})/' \
+			-e 's/roots\[i\] = merkle.RootParallel(slices.Concat(f.leaves...), runtime.GOMAXPROCS(0))/roots[i] = merkle.Hash{}; _ = f/' "$w"
+		[ "$(grep -c 'merkle.Hash{}' "$w")" -ge 2 ] || { echo "bench/chaincost.sh: the unhashed patch no longer applies to $w" >&2; exit 1; }
+		(cd "$work/src-$c" && go build -o "$work/kansa-$c" ./cmd/kansa)
+		rm -rf "$work/src-$c"
+		builds+=("$c")
+		continue
+	fi
 	rm -rf "$work/src-$c"
 	git worktree add -f --detach "$work/src-$c" "$c" >/dev/null 2>&1
 	(cd "$work/src-$c" && go build -o "$work/kansa-$c" ./cmd/kansa)
