@@ -678,16 +678,7 @@ func (w *Writer) parquetRejects(ctx context.Context, b *Batch, failed []parquetF
 
 // hashLines returns the leaf hash of each line of data, lines ending in '\n'.
 func hashLines(h *merkle.Hasher, data []byte) []merkle.Hash {
-	hs := make([]merkle.Hash, 0, bytes.Count(data, []byte{'\n'}))
-	for len(data) > 0 {
-		i := bytes.IndexByte(data, '\n')
-		if i < 0 {
-			i = len(data)
-		}
-		hs = append(hs, h.Leaf(data[:i]))
-		data = data[min(i+1, len(data)):]
-	}
-	return hs
+	return h.AppendLeaves(make([]merkle.Hash, 0, bytes.Count(data, []byte{'\n'})), data)
 }
 
 func formatMicros(us int64) string {

@@ -10,6 +10,7 @@
 package merkle
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"errors"
 	"hash"
@@ -48,8 +49,9 @@ var leafPrefix = []byte{0}
 // Hasher computes leaf hashes without allocating; it is not safe for
 // concurrent use.
 type Hasher struct {
-	d   hash.Hash
-	buf []byte
+	d      hash.Hash
+	buf    []byte
+	pa, pb []byte // padded messages for pair
 }
 
 // NewHasher returns a Hasher.
@@ -63,6 +65,33 @@ func (h *Hasher) Leaf(data []byte) Hash {
 	var out Hash
 	copy(out[:], h.d.Sum(h.buf[:0]))
 	return out
+}
+
+// AppendLeaves appends to dst the leaf hash of each line of data: every
+// '\n' ends a line (an empty one too), and bytes after the last '\n' are
+// a line of their own. Lines are hashed two at a time where the CPU has
+// the SHA extensions, which nearly doubles the rate.
+func (h *Hasher) AppendLeaves(dst []Hash, data []byte) []Hash {
+	for len(data) > 0 {
+		a, rest := cutLine(data)
+		if len(rest) == 0 || !has2x {
+			dst = append(dst, h.Leaf(a))
+			data = rest
+			continue
+		}
+		b, rest := cutLine(rest)
+		ha, hb := h.pair(a, b)
+		dst = append(dst, ha, hb)
+		data = rest
+	}
+	return dst
+}
+
+func cutLine(data []byte) (line, rest []byte) {
+	if i := bytes.IndexByte(data, '\n'); i >= 0 {
+		return data[:i], data[i+1:]
+	}
+	return data, nil
 }
 
 // Frontier is a tree being grown leaf by leaf: for a tree of Size leaves it

@@ -1,8 +1,10 @@
 package merkle
 
 import (
+	"bytes"
 	"encoding/hex"
 	"fmt"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -125,4 +127,74 @@ func TestRootParallel(t *testing.T) {
 			}
 		}
 	}
+}
+
+// AppendLeaves equals LeafHash line by line, for lines of every length
+// around SHA-256's block and padding boundaries and pairs of unequal ones.
+func TestAppendLeaves(t *testing.T) {
+	t.Logf("two-message SHA-256: %v", has2x)
+	r := rand.New(rand.NewPCG(3, 4))
+	var data []byte
+	var want []Hash
+	line := func(n int) {
+		l := make([]byte, n)
+		for i := range l {
+			l[i] = 'a' + byte(r.IntN(26))
+		}
+		data = append(append(data, l...), '\n')
+		want = append(want, LeafHash(l))
+	}
+	for n := range 300 {
+		line(n)
+		line(r.IntN(300))
+	}
+	for range 200 {
+		line(r.IntN(3000))
+	}
+	line(0)
+	line(0)
+	for _, cut := range []int{0, 1} { // with and without the last '\n'
+		in := data[:len(data)-cut]
+		for _, h := range []*Hasher{NewHasher(), NewHasher()} {
+			got := h.AppendLeaves(nil, in)
+			// Without its '\n', an empty last line is no line.
+			w := want
+			if cut == 1 {
+				w = want[:len(want)-1]
+			}
+			if len(got) != len(w) {
+				t.Fatalf("%d leaves, want %d", len(got), len(w))
+			}
+			for i := range got {
+				if got[i] != w[i] {
+					t.Fatalf("leaf %d: %x, want %x", i, got[i], w[i])
+				}
+			}
+		}
+	}
+	if got := NewHasher().AppendLeaves(nil, nil); len(got) != 0 {
+		t.Fatalf("no data gives %d leaves", len(got))
+	}
+}
+
+func BenchmarkLeaves(b *testing.B) {
+	line := bytes.Repeat([]byte("x"), 649)
+	data := bytes.Repeat(append(line, '\n'), 1000)
+	h := NewHasher()
+	var out []Hash
+	b.Run("one-at-a-time", func(b *testing.B) {
+		b.SetBytes(int64(len(data)))
+		for b.Loop() {
+			out = out[:0]
+			for l := range bytes.Lines(data) {
+				out = append(out, h.Leaf(l[:len(l)-1]))
+			}
+		}
+	})
+	b.Run("AppendLeaves", func(b *testing.B) {
+		b.SetBytes(int64(len(data)))
+		for b.Loop() {
+			out = h.AppendLeaves(out[:0], data)
+		}
+	})
 }

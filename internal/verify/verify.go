@@ -504,16 +504,13 @@ func (c *checker) check(ctx context.Context, v *verifier, m *archive.Manifest, f
 	// Decompressed into the worker's own buffer, kept for the next file.
 	var rerr error
 	c.out, rerr = c.dec.Append(c.out[:0], data)
-	c.leaves = c.leaves[:0]
-	var last []byte
-	for rest := c.out; len(rest) > 0; {
-		line, tail, ok := bytes.Cut(rest, []byte{'\n'})
-		if !ok && rerr != nil {
-			break // a line cut short by the damage
-		}
-		c.leaves = append(c.leaves, c.hasher.Leaf(line))
-		last, rest = line, tail
+	lines := c.out
+	if rerr != nil {
+		// Lines up to the damage; one cut short by it is not an event.
+		lines = lines[:bytes.LastIndexByte(lines, '\n')+1]
 	}
+	c.leaves = c.hasher.AppendLeaves(c.leaves[:0], lines)
+	last := lastLine(lines)
 	n := len(c.leaves)
 	if rerr != nil {
 		what := "damaged"
@@ -533,6 +530,12 @@ func (c *checker) check(ctx context.Context, v *verifier, m *archive.Manifest, f
 		v.problem(f.Key, "its events match their root, but its bytes' SHA-256 differs from %s: the file was recompressed or its gzip header changed", manifestKey(m))
 	}
 	return int64(n), int64(len(data)), nil
+}
+
+// lastLine is the last line of data, lines ending in '\n'.
+func lastLine(data []byte) []byte {
+	data = bytes.TrimSuffix(data, []byte{'\n'})
+	return data[bytes.LastIndexByte(data, '\n')+1:]
 }
 
 // eventID names the event line for messages.
