@@ -248,16 +248,52 @@ func (p *pending) reset() {
 // is durable and returns nil once delivered; when ctx is done it returns
 // ctx.Err() without cutting a new batch (undelivered records stay in the WAL
 // and are delivered by the next run).
-func (b *Batcher) Run(ctx context.Context) error {
+//
+// One batch is delivered while the next one fills: the Deliverer's work
+// (compression, hashing, uploads) overlaps with reading the WAL and with
+// the fsyncs around each batch. Batches are still delivered one at a time
+// and in order, each handed over only once the one before it is delivered
+// and checkpointed.
+func (b *Batcher) Run(ctx context.Context) (err error) {
 	defer close(b.done)
 	cut, err := b.knownBoundaries()
 	if err != nil {
 		return err
 	}
+	// A failed delivery ends ctx, so that a Run waiting on the WAL stops
+	// and returns the delivery's error.
+	outer := ctx
+	ctx, cancelRun := context.WithCancel(outer)
+	defer cancelRun()
+	fl := &flight{}
+	defer func() {
+		if ferr := fl.wait(); ferr != nil {
+			err = ferr
+		}
+	}()
 	next := b.Delivered() + 1
 	r := b.w.NewReader(next)
 	defer r.Close()
-	p := &pending{first: next}
+	p, spare := &pending{first: next}, &pending{}
+	// handoff starts delivering p's records as batch bt and makes spare,
+	// free once the batch before it is delivered, the open batch.
+	handoff := func(bt record.Batch) error {
+		if err := fl.wait(); err != nil {
+			return err
+		}
+		q := p
+		fl.start(func() error {
+			err := b.deliver(outer, q, bt)
+			if err != nil {
+				cancelRun()
+			}
+			return err
+		})
+		p, spare = spare, q
+		p.reset()
+		p.first, p.last = bt.Last+1, bt.Last
+		return nil
+	}
 	stopping := false
 	// waitBase ends when ctx does or Stop is called; the open batch's
 	// deadline derives from it, once per batch rather than once per wait.
@@ -276,7 +312,7 @@ func (b *Batcher) Run(ctx context.Context) error {
 	for {
 		// Cut a batch whose boundary is already a fact.
 		if len(cut) > 0 && p.last == cut[0].Last && p.last >= p.first {
-			if err := b.deliver(ctx, p, cut[0]); err != nil {
+			if err := handoff(cut[0]); err != nil {
 				return err
 			}
 			delivered()
@@ -288,7 +324,7 @@ func (b *Batcher) Run(ctx context.Context) error {
 			old := b.now().Sub(p.since) >= b.cfg.MaxInterval
 			caughtUp := p.last >= b.w.Synced()
 			if full || old || (stopping && caughtUp) {
-				if err := b.cutAndDeliver(ctx, p); err != nil {
+				if err := b.cut(ctx, p, handoff); err != nil {
 					return err
 				}
 				delivered()
@@ -374,9 +410,28 @@ func (b *Batcher) knownBoundaries() ([]record.Batch, error) {
 	return cut, nil
 }
 
-// cutAndDeliver records the open batch's boundary in the WAL, fsyncs it,
-// and delivers the batch.
-func (b *Batcher) cutAndDeliver(ctx context.Context, p *pending) error {
+// flight is the batch being delivered while the next one fills.
+type flight struct{ done chan error }
+
+func (f *flight) start(deliver func() error) {
+	f.done = make(chan error, 1)
+	go func() { f.done <- deliver() }()
+}
+
+// wait returns once no batch is being delivered, with the last one's
+// error.
+func (f *flight) wait() error {
+	if f.done == nil {
+		return nil
+	}
+	err := <-f.done
+	f.done = nil
+	return err
+}
+
+// cut records the open batch's boundary in the WAL, fsyncs it, and hands
+// the batch over for delivery.
+func (b *Batcher) cut(ctx context.Context, p *pending, handoff func(record.Batch) error) error {
 	bt := record.Batch{Sink: b.name, First: p.first, Last: p.last, Closed: b.now().UTC().Truncate(time.Microsecond)}
 	_, last, err := b.w.Append([][]byte{record.AppendBatch(nil, bt)})
 	for errors.Is(err, wal.ErrFull) {
@@ -392,10 +447,10 @@ func (b *Batcher) cutAndDeliver(ctx context.Context, p *pending) error {
 	if err := b.w.Sync(ctx, last); err != nil {
 		return fmt.Errorf("record batch boundary: %w", err)
 	}
-	return b.deliver(ctx, p, bt)
+	return handoff(bt)
 }
 
-// deliver writes the batch until it succeeds, then checkpoints and resets p.
+// deliver writes the batch until it succeeds, then checkpoints.
 func (b *Batcher) deliver(ctx context.Context, p *pending, bt record.Batch) error {
 	ab := &archive.Batch{First: bt.First, Last: bt.Last, Closed: bt.Closed, Entries: make([]record.Entry, 0, len(p.recs))}
 	for _, rec := range p.recs {
@@ -442,8 +497,6 @@ func (b *Batcher) deliver(ctx context.Context, p *pending, bt record.Batch) erro
 	if err := b.release(bt.Last); err != nil {
 		b.log.Warn("release WAL segments", "err", err)
 	}
-	p.first, p.last = bt.Last+1, bt.Last
-	p.reset()
 	return nil
 }
 

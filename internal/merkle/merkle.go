@@ -15,6 +15,7 @@ import (
 	"errors"
 	"hash"
 	"math/bits"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -155,20 +156,48 @@ const rootChunk = 1 << 12
 func RootParallel(leaves []Hash, workers int) Hash {
 	chunks := (len(leaves) + rootChunk - 1) / rootChunk
 	if chunks < 2 || workers < 2 {
-		return Root(leaves)
+		return NewHasher().reduce(slices.Clone(leaves))
 	}
 	roots := make([]Hash, chunks)
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range min(workers, chunks) {
 		wg.Go(func() {
+			h, scratch := NewHasher(), make([]Hash, rootChunk)
 			for c := int(next.Add(1)) - 1; c < chunks; c = int(next.Add(1)) - 1 {
-				roots[c] = Root(leaves[c*rootChunk : min((c+1)*rootChunk, len(leaves))])
+				n := copy(scratch, leaves[c*rootChunk:min((c+1)*rootChunk, len(leaves))])
+				roots[c] = h.reduce(scratch[:n])
 			}
 		})
 	}
 	wg.Wait()
-	return Root(roots)
+	return NewHasher().reduce(roots)
+}
+
+// reduce returns the root over the leaf hashes hs, overwriting hs. It
+// builds the tree a level at a time, two nodes at once, and carries a
+// level's odd last node up as it is: the same tree as RFC 9162's
+// recursive split.
+func (h *Hasher) reduce(hs []Hash) Hash {
+	if len(hs) == 0 {
+		return EmptyRoot
+	}
+	for len(hs) > 1 {
+		n := len(hs) / 2
+		i := 0
+		for ; i+1 < n; i += 2 {
+			hs[i], hs[i+1] = h.nodePair(hs[2*i], hs[2*i+1], hs[2*i+2], hs[2*i+3])
+		}
+		if i < n {
+			hs[i] = NodeHash(hs[2*i], hs[2*i+1])
+		}
+		if len(hs)%2 == 1 {
+			hs[n] = hs[len(hs)-1]
+			n++
+		}
+		hs = hs[:n]
+	}
+	return hs[0]
 }
 
 // split is the largest power of two smaller than n (n > 1).

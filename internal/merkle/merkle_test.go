@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -195,6 +196,36 @@ func BenchmarkLeaves(b *testing.B) {
 		b.SetBytes(int64(len(data)))
 		for b.Loop() {
 			out = h.AppendLeaves(out[:0], data)
+		}
+	})
+}
+
+func TestReduce(t *testing.T) {
+	leaves := make([]Hash, 300)
+	for i := range leaves {
+		leaves[i] = LeafHash([]byte{byte(i), byte(i >> 8)})
+	}
+	h := NewHasher()
+	for n := range len(leaves) + 1 {
+		if got, want := h.reduce(slices.Clone(leaves[:n])), subtree(leaves[:n]); got != want {
+			t.Fatalf("%d leaves: root %x, want %x", n, got, want)
+		}
+	}
+}
+
+func BenchmarkRoot(b *testing.B) {
+	leaves := make([]Hash, 1<<16)
+	for i := range leaves {
+		leaves[i] = LeafHash([]byte{byte(i), byte(i >> 8)})
+	}
+	b.Run("Frontier", func(b *testing.B) {
+		for b.Loop() {
+			Root(leaves)
+		}
+	})
+	b.Run("RootParallel-1", func(b *testing.B) {
+		for b.Loop() {
+			RootParallel(leaves, 1)
 		}
 	})
 }

@@ -46,6 +46,26 @@ func (h *Hasher) pair(a, b []byte) (Hash, Hash) {
 	return digest(&sa), digest(&sb)
 }
 
+// nodePair returns NodeHash(a, b) and NodeHash(c, d), hashed together.
+func (h *Hasher) nodePair(a, b, c, d Hash) (Hash, Hash) {
+	var pa, pb [128]byte
+	padNode(&pa, &a, &b)
+	padNode(&pb, &c, &d)
+	sa, sb := iv, iv
+	block2(&sa, &sb, &pa[0], &pb[0], 2)
+	return digest(&sa), digest(&sb)
+}
+
+// padNode fills p with 0x01 || l || r and SHA-256's padding: 65 bytes
+// make two blocks.
+func padNode(p *[128]byte, l, r *Hash) {
+	p[0] = 1
+	copy(p[1:], l[:])
+	copy(p[33:], r[:])
+	p[65] = 0x80
+	binary.BigEndian.PutUint64(p[120:], 65*8)
+}
+
 var zeros [64]byte
 
 // padLeaf appends 0x00 || data with SHA-256's padding to dst.

@@ -8,3 +8,5 @@ package merkle
 const has2x = false
 
 func (h *Hasher) pair(a, b []byte) (Hash, Hash) { return h.Leaf(a), h.Leaf(b) }
+
+func (h *Hasher) nodePair(a, b, c, d Hash) (Hash, Hash) { return NodeHash(a, b), NodeHash(c, d) }
