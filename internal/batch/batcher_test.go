@@ -5,6 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -194,5 +198,130 @@ func TestRebuildAfterCrashSameKeysAndBytes(t *testing.T) {
 	}
 	if lines := archived(t, e2.store); len(lines) != 60 {
 		t.Fatalf("archived %d events, want 60", len(lines))
+	}
+}
+
+// gated is a Deliverer whose every Write waits for a token on release; it
+// notes how many Writes overlap and the ranges in the order written.
+type gated struct {
+	release chan struct{}
+	started chan archive.Batch
+	// delivered, if set, is read as each Write starts, into deliveredAt.
+	delivered   func() uint64
+	deliveredAt []uint64
+	mu          sync.Mutex
+	active  int
+	overlap bool
+}
+
+func (g *gated) Write(ctx context.Context, b *archive.Batch) (*archive.Manifest, error) {
+	g.mu.Lock()
+	g.active++
+	g.overlap = g.overlap || g.active > 1
+	if g.delivered != nil {
+		g.deliveredAt = append(g.deliveredAt, g.delivered())
+	}
+	g.mu.Unlock()
+	defer func() { g.mu.Lock(); g.active--; g.mu.Unlock() }()
+	g.started <- *b
+	select {
+	case <-g.release:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return &archive.Manifest{Events: len(b.Entries)}, nil
+}
+
+// While one batch is delivered the next fills; deliveries never overlap,
+// come in WAL order, and each is checkpointed before the next starts.
+func TestOneBatchInFlight(t *testing.T) {
+	e := newEnv(t, t.TempDir())
+	g := &gated{release: make(chan struct{}), started: make(chan archive.Batch, 100)}
+	b, done, cancel := start(t, e, Config{MaxBytes: 500, MaxInterval: time.Hour}, g)
+	defer cancel()
+	g.mu.Lock()
+	g.delivered = b.Delivered
+	g.mu.Unlock()
+	appendEvents(t, e.w, 0, 60)
+	first := <-g.started
+	// The first batch is stuck in delivery: more records arrive and fill
+	// the next batch, but nothing else is handed over.
+	last := appendEvents(t, e.w, 60, 60)
+	select {
+	case bt := <-g.started:
+		t.Fatalf("batch %d-%d handed over while %d-%d was being delivered", bt.First, bt.Last, first.First, first.Last)
+	default:
+	}
+	if b.Delivered() != 0 {
+		t.Fatalf("delivered %d before the first Write returned", b.Delivered())
+	}
+	batches := []archive.Batch{first}
+	events := len(first.Entries)
+	b.Stop() // the last batch is cut once Run has caught up
+	quit := make(chan struct{})
+	defer close(quit)
+	go func() {
+		for {
+			select {
+			case g.release <- struct{}{}:
+			case <-quit:
+				return
+			}
+		}
+	}()
+	for events < 120 {
+		bt := <-g.started
+		batches = append(batches, bt)
+		events += len(bt.Entries)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if b.Delivered() < last {
+		t.Fatalf("delivered %d after Stop, want %d", b.Delivered(), last)
+	}
+	if g.overlap {
+		t.Fatal("two Writes ran at once")
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for i, bt := range batches {
+		if i == 0 {
+			continue
+		}
+		prev := batches[i-1]
+		if bt.First <= prev.Last {
+			t.Fatalf("batch %d-%d after %d-%d", bt.First, bt.Last, prev.First, prev.Last)
+		}
+		if got := g.deliveredAt[i]; got != prev.Last {
+			t.Fatalf("batch %d-%d started with %d delivered, want %d", bt.First, bt.Last, got, prev.Last)
+		}
+	}
+	if events != 120 {
+		t.Fatalf("%d events delivered, want 120", events)
+	}
+}
+
+// A delivery that fails for good ends Run with its error, even while Run
+// is waiting for records.
+func TestFailedDeliveryEndsRun(t *testing.T) {
+	e := newEnv(t, t.TempDir())
+	g := &gated{release: make(chan struct{}), started: make(chan archive.Batch, 10)}
+	_, done, cancel := start(t, e, Config{MaxBytes: 1 << 30, MaxInterval: 10 * time.Millisecond}, g)
+	defer cancel()
+	appendEvents(t, e.w, 0, 5)
+	<-g.started
+	// The checkpoint cannot be saved: its path is a directory.
+	if err := os.Mkdir(filepath.Join(e.dir, "archive.checkpoint"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	g.release <- struct{}{}
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "save checkpoint") {
+			t.Fatalf("Run returned %v, want the checkpoint's error", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run still waiting for records after its delivery failed")
 	}
 }
