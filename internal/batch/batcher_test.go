@@ -210,8 +210,8 @@ type gated struct {
 	delivered   func() uint64
 	deliveredAt []uint64
 	mu          sync.Mutex
-	active  int
-	overlap bool
+	active      int
+	overlap     bool
 }
 
 func (g *gated) Write(ctx context.Context, b *archive.Batch) (*archive.Manifest, error) {
