@@ -44,6 +44,34 @@ func TestDecodeEncodeRoundTrip(t *testing.T) {
 	}
 }
 
+// An event sent pretty-printed is stored on one line, its values intact:
+// the archive is NDJSON, one event per line.
+func TestEncodeOneLine(t *testing.T) {
+	in := "{\"schema\":\"kansa.audit/v1\",\"time\":\"2024-08-06T18:00:59Z\",\"action\":\"update\",\r\n" +
+		"\"actor\":{\"type\":\"User\",\"id\":42},\n\"changes\":{\n  \"status\": [\"paid\",\r\n \"a\\nb\"]\n},\n" +
+		"\"origin\":{\"file\":\n\"x\"},\"meta\":{\"a\":\n1},\"extra\":[1,\n2]}"
+	e, err := Decode([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Normalize()
+	out := e.AppendJSON(nil)
+	if bytes.ContainsAny(out, "\r\n") || !json.Valid(out) {
+		t.Fatalf("not one line of JSON: %q", out)
+	}
+	var got struct {
+		Changes map[string][]string
+		Origin  map[string]string
+		Meta    map[string]any
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatal(err)
+	}
+	if s := got.Changes["status"]; len(s) != 2 || s[1] != "a\nb" || got.Origin["file"] != "x" || got.Meta["a"] != 1.0 || len(got.Meta["extra"].([]any)) != 2 {
+		t.Fatalf("values changed: %s", out)
+	}
+}
+
 func TestDecodeErrors(t *testing.T) {
 	cases := []struct{ line, field string }{
 		{`{"schema":"kansa.audit/v2","time":"2024-01-01T00:00:00Z","action":"x"}`, "schema"},
