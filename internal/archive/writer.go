@@ -182,9 +182,10 @@ func ManifestKey(writer string, first, last uint64) string {
 type fileBuf struct {
 	kind     string
 	tenant   string
-	segs     [][]byte        // uncompressed lines, cut into segments of about segmentSize
-	members  [][]byte        // segs compressed, one gzip member each
-	leaves   [][]merkle.Hash // per segment, the leaf hash of each line
+	segs     [][]byte      // uncompressed lines, cut into segments of about segmentSize
+	segLines []int         // how many lines each segment holds
+	members  [][]byte      // segs compressed, one gzip member each
+	leaves   []merkle.Hash // the leaf hash of each line, filled segment by segment
 	n        int
 	min, max int64
 }
@@ -209,9 +210,11 @@ func (f *fileBuf) add(body []byte) {
 			seg = make([]byte, 0, len(body)+1)
 		}
 		f.segs = append(f.segs, seg)
+		f.segLines = append(f.segLines, 0)
 		n++
 	}
 	f.segs[n-1] = append(append(f.segs[n-1], body...), '\n')
+	f.segLines[n-1]++
 }
 
 // compress fills every file's members, spreading segments over one
@@ -219,8 +222,8 @@ func (f *fileBuf) add(body []byte) {
 // the same bytes.
 func (w *Writer) compress(files []*fileBuf) error {
 	type job struct {
-		f *fileBuf
-		i int
+		f      *fileBuf
+		i, off int // segment i's lines are leaves off onwards
 	}
 	jobs := make(chan job)
 	var wg sync.WaitGroup
@@ -234,7 +237,12 @@ func (w *Writer) compress(files []*fileBuf) error {
 			zw, err := gzip.NewWriterLevel(&out, w.level)
 			h := merkle.NewHasher()
 			for j := range jobs {
-				j.f.leaves[j.i] = hashLines(h, j.f.segs[j.i])
+				// Each line's leaf goes to its place in the file's leaves; a
+				// record holding a newline would be two lines, and is refused.
+				n := j.f.segLines[j.i]
+				if got := hashLines(h, j.f.leaves[j.off:j.off:j.off+n], j.f.segs[j.i]); len(got) != n && err == nil {
+					err = fmt.Errorf("archive: %d records make %d lines", n, len(got))
+				}
 				if err == nil {
 					out.Reset()
 					zw.Reset(&out)
@@ -252,9 +260,11 @@ func (w *Writer) compress(files []*fileBuf) error {
 	}
 	for _, f := range files {
 		f.members = make([][]byte, len(f.segs))
-		f.leaves = make([][]merkle.Hash, len(f.segs))
+		f.leaves = make([]merkle.Hash, f.n)
+		off := 0
 		for i := range f.segs {
-			jobs <- job{f, i}
+			jobs <- job{f, i, off}
+			off += f.segLines[i]
 		}
 	}
 	close(jobs)
@@ -355,7 +365,7 @@ func (w *Writer) Write(ctx context.Context, b *Batch) (*Manifest, error) {
 	})
 	roots := make([]merkle.Hash, len(objs))
 	for i, f := range ordered {
-		roots[i] = merkle.RootParallel(slices.Concat(f.leaves...), runtime.GOMAXPROCS(0))
+		roots[i] = merkle.RootParallel(f.leaves, runtime.GOMAXPROCS(0))
 	}
 	wg.Wait()
 	for i, f := range ordered {
@@ -669,16 +679,17 @@ func (w *Writer) parquetRejects(ctx context.Context, b *Batch, failed []parquetF
 			return nil, err
 		}
 		sum := sha256.Sum256(out.Bytes())
-		root := merkle.Root(hashLines(merkle.NewHasher(), g.lines.Bytes()))
+		root := merkle.Root(hashLines(merkle.NewHasher(), nil, g.lines.Bytes()))
 		files = append(files, File{Key: k, Kind: "rejects", Format: FormatNDJSON, Records: g.n, Bytes: out.Len(),
 			SHA256: hex.EncodeToString(sum[:]), Root: HexHash(root), TimeMin: formatMicros(g.min), TimeMax: formatMicros(g.max)})
 	}
 	return files, nil
 }
 
-// hashLines returns the leaf hash of each line of data, lines ending in '\n'.
-func hashLines(h *merkle.Hasher, data []byte) []merkle.Hash {
-	return h.AppendLeaves(make([]merkle.Hash, 0, bytes.Count(data, []byte{'\n'})), data)
+// hashLines appends the leaf hash of each line of data, lines ending in
+// '\n', to dst.
+func hashLines(h *merkle.Hasher, dst []merkle.Hash, data []byte) []merkle.Hash {
+	return h.AppendLeaves(dst, data)
 }
 
 func formatMicros(us int64) string {
