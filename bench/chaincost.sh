@@ -27,8 +27,8 @@ for c in "$@"; do
 		mkdir -p "$work/src-$c"
 		git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t "$work/src-$c"
 		w="$work/src-$c/internal/archive/writer.go"
-		sed -i -e 's/return h.AppendLeaves(make(\[\]merkle.Hash, 0, \(.*\)), data)$/_ = h; return make([]merkle.Hash, \1) \/\/ unhashed/' \
-			-e 's/roots\[i\] = merkle.RootParallel(slices.Concat(f.leaves...), runtime.GOMAXPROCS(0))/roots[i] = merkle.Hash{}; _ = f \/\/ unhashed/' "$w"
+		sed -i -e 's/^\treturn h.AppendLeaves(dst, data)$/\t_ = h; return dst[:cap(dst)] \/\/ unhashed/' \
+			-e 's/roots\[i\] = merkle.RootParallel(f.leaves, runtime.GOMAXPROCS(0))/roots[i] = merkle.Hash{}; _ = f \/\/ unhashed/' "$w"
 		[ "$(grep -c '// unhashed$' "$w")" -eq 2 ] || { echo "bench/chaincost.sh: the unhashed patch no longer applies to $w" >&2; exit 1; }
 		(cd "$work/src-$c" && go build -o "$work/kansa-$c" ./cmd/kansa)
 		rm -rf "$work/src-$c"
