@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kansa-audit/kansa/internal/merkle"
 	"github.com/kansa-audit/kansa/internal/objstore"
 	"github.com/kansa-audit/kansa/internal/rawjson"
 	"github.com/kansa-audit/kansa/internal/record"
@@ -97,7 +98,8 @@ func TestWriteIdempotent(t *testing.T) {
 		entry(record.TypeEvent, d2, "acme", `{"id":"2","seq":{"stream":"s","n":2}}`),
 		entry(record.TypeEvent, d1, "../../x", `{"id":"3"}`),
 		entry(record.TypeReject, d1, "default", `{"error_type":"decode","error":"bad","line":"{"}`),
-		entry(record.TypeEvent, d1, "acme", `{"id":"4","seq":{"stream":"s","n":3}}`),
+		// pretty-printed, as an older kansa could leave it in the WAL
+		entry(record.TypeEvent, d1, "acme", "{\"id\":\"4\",\r\n\"seq\":{\"stream\":\"s\",\n\"n\":3}}"),
 	}}
 	m, err := w.Write(ctx, b)
 	if err != nil {
@@ -126,6 +128,9 @@ func TestWriteIdempotent(t *testing.T) {
 	}
 	if strings.Join(lines, "|") != `{"id":"1","seq":{"stream":"s","n":1}}|{"id":"4","seq":{"stream":"s","n":3}}` {
 		t.Fatalf("lines %q", lines)
+	}
+	if root := HexHash(merkle.Root([]merkle.Hash{merkle.LeafHash([]byte(lines[0])), merkle.LeafHash([]byte(lines[1]))})); m.Files[3].Root != root || m.Files[3].Records != 2 {
+		t.Fatalf("file root %s over %d records, want %s over 2", m.Files[3].Root, m.Files[3].Records, root)
 	}
 	before := map[string][]byte{}
 	store.List(ctx, "", func(k string, _ int64) error { before[k], _ = store.Get(ctx, k); return nil })

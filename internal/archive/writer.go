@@ -213,7 +213,7 @@ func (f *fileBuf) add(body []byte) {
 		f.segLines = append(f.segLines, 0)
 		n++
 	}
-	f.segs[n-1] = append(append(f.segs[n-1], body...), '\n')
+	f.segs[n-1] = append(rawjson.AppendOneLine(f.segs[n-1], body), '\n') // one line, even from an older kansa's WAL
 	f.segLines[n-1]++
 }
 
@@ -237,8 +237,7 @@ func (w *Writer) compress(files []*fileBuf) error {
 			zw, err := gzip.NewWriterLevel(&out, w.level)
 			h := merkle.NewHasher()
 			for j := range jobs {
-				// Each line's leaf goes to its place in the file's leaves; a
-				// record holding a newline would be two lines, and is refused.
+				// Each line's leaf goes to its place in the file's leaves.
 				n := j.f.segLines[j.i]
 				if got := hashLines(h, j.f.leaves[j.off:j.off:j.off+n], j.f.segs[j.i]); len(got) != n && err == nil {
 					err = fmt.Errorf("archive: %d records make %d lines", n, len(got))

@@ -432,6 +432,9 @@ func (f *flight) wait() error {
 // cut records the open batch's boundary in the WAL, fsyncs it, and hands
 // the batch over for delivery.
 func (b *Batcher) cut(ctx context.Context, p *pending, handoff func(record.Batch) error) error {
+	if err := ctx.Err(); err != nil {
+		return err // ended, or the last delivery failed: cut nothing more
+	}
 	bt := record.Batch{Sink: b.name, First: p.first, Last: p.last, Closed: b.now().UTC().Truncate(time.Microsecond)}
 	_, last, err := b.w.Append([][]byte{record.AppendBatch(nil, bt)})
 	for errors.Is(err, wal.ErrFull) {

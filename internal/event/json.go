@@ -1,7 +1,6 @@
 package event
 
 import (
-	"bytes"
 	"fmt"
 	"strconv"
 	"strings"
@@ -49,7 +48,7 @@ func (e *Event) AppendJSON(dst []byte) []byte {
 	}
 	if len(e.Changes) > 0 {
 		dst = append(dst, `,"changes":`...)
-		dst = appendRaw(dst, e.Changes)
+		dst = rawjson.AppendOneLine(dst, e.Changes)
 	}
 	if e.Context != (Context{}) {
 		c := &e.Context
@@ -86,7 +85,7 @@ func (e *Event) AppendJSON(dst []byte) []byte {
 	}
 	if len(e.Origin) > 0 {
 		dst = append(dst, `,"origin":`...)
-		dst = appendRaw(dst, e.Origin)
+		dst = rawjson.AppendOneLine(dst, e.Origin)
 	}
 	if !e.ReceivedAt.IsZero() {
 		dst = append(dst, `,"received_at":"`...)
@@ -95,7 +94,7 @@ func (e *Event) AppendJSON(dst []byte) []byte {
 	}
 	if len(e.Meta) > 0 {
 		dst = append(dst, `,"meta":`...)
-		dst = appendRaw(dst, e.Meta)
+		dst = rawjson.AppendOneLine(dst, e.Meta)
 	}
 	if e.Original != nil {
 		dst = append(dst, `,"original":`...)
@@ -134,21 +133,6 @@ func append2(dst []byte, v int) []byte { return append(dst, byte('0'+v/10), byte
 
 func append4(dst []byte, v int) []byte {
 	return append(dst, byte('0'+v/1000%10), byte('0'+v/100%10), byte('0'+v/10%10), byte('0'+v%10))
-}
-
-// appendRaw appends the raw JSON value v on one line. In valid JSON a line
-// break can only be whitespace between tokens (inside strings it must be
-// escaped), so dropping CR and LF keeps the value and keeps each event one
-// line of the archive's NDJSON: a request may send `changes` pretty-printed.
-func appendRaw(dst, v []byte) []byte {
-	for {
-		i := bytes.IndexAny(v, "\r\n")
-		if i < 0 {
-			return append(dst, v...)
-		}
-		dst = append(dst, v[:i]...)
-		v = v[i+1:]
-	}
 }
 
 func appendOpt(dst []byte, key, v string) []byte {

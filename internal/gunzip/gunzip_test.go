@@ -63,6 +63,27 @@ func TestAppend(t *testing.T) {
 	})
 }
 
+// A member larger than the room left, onto an empty buffer of any size:
+// the buffer must grow rather than the member be tried again.
+func TestLargeMember(t *testing.T) {
+	// One member of 10 MB that compresses 300-fold, far beyond the room
+	// guessed from its size.
+	plain := bytes.Repeat([]byte(`{"action":"update","actor":{"type":"User","id":42}}`+"\n"), 200000)
+	var out bytes.Buffer
+	zw := gzip.NewWriter(&out)
+	zw.Write(plain)
+	zw.Close()
+	file := out.Bytes()
+	both(t, func(t *testing.T) {
+		for _, dst := range [][]byte{nil, make([]byte, 0, growth), make([]byte, 0, 3*growth), make([]byte, 10, 2*growth)} {
+			got, err := NewDecoder().Append(dst, file)
+			if err != nil || !bytes.Equal(got[len(dst):], plain) {
+				t.Fatalf("onto len %d cap %d: %d bytes, %v; want %d", len(dst), cap(dst), len(got)-len(dst), err, len(plain))
+			}
+		}
+	})
+}
+
 // A damaged file gives the same prefix and error from either decoder.
 func TestDamage(t *testing.T) {
 	file, _ := members(t, 3, 2000)

@@ -84,7 +84,8 @@ func (n *native) appendAll(dst, src []byte) (out []byte, ok bool) {
 			dst = dst[:len(dst)+int(outUsed)]
 			src = src[inUsed:]
 		case r == insufficientSpace:
-			dst = slices.Grow(dst, max(cap(dst), growth))
+			// At least double the room: Grow counts from len, not cap.
+			dst = slices.Grow(dst, cap(dst)-len(dst)+max(cap(dst), growth))
 		default:
 			return dst, false
 		}

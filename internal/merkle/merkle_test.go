@@ -115,7 +115,9 @@ func BenchmarkLeaf(b *testing.B) {
 	}
 }
 
-func TestRootParallel(t *testing.T) {
+func TestRootParallel(t *testing.T) { bothPaths(t, testRootParallel) }
+
+func testRootParallel(t *testing.T) {
 	leaves := make([]Hash, 5*rootChunk+3)
 	for i := range leaves {
 		leaves[i] = LeafHash([]byte{byte(i), byte(i >> 8), byte(i >> 16)})
@@ -132,8 +134,9 @@ func TestRootParallel(t *testing.T) {
 
 // AppendLeaves equals LeafHash line by line, for lines of every length
 // around SHA-256's block and padding boundaries and pairs of unequal ones.
-func TestAppendLeaves(t *testing.T) {
-	t.Logf("two-message SHA-256: %v", has2x)
+func TestAppendLeaves(t *testing.T) { bothPaths(t, testAppendLeaves) }
+
+func testAppendLeaves(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	var data []byte
 	var want []Hash
@@ -200,7 +203,9 @@ func BenchmarkLeaves(b *testing.B) {
 	})
 }
 
-func TestReduce(t *testing.T) {
+func TestReduce(t *testing.T) { bothPaths(t, testReduce) }
+
+func testReduce(t *testing.T) {
 	leaves := make([]Hash, 300)
 	for i := range leaves {
 		leaves[i] = LeafHash([]byte{byte(i), byte(i >> 8)})
@@ -228,4 +233,19 @@ func BenchmarkRoot(b *testing.B) {
 			RootParallel(leaves, 1)
 		}
 	})
+}
+
+// bothPaths runs f with two-message hashing, where this CPU has it, and
+// without.
+func bothPaths(t *testing.T, f func(t *testing.T)) {
+	saved := has2x
+	defer func() { has2x = saved }()
+	for _, on := range []bool{true, false} {
+		if on && !saved {
+			t.Log("no SHA extensions here: one message at a time only")
+			continue
+		}
+		has2x = on
+		t.Run(map[bool]string{true: "two", false: "one"}[on], f)
+	}
 }

@@ -16,6 +16,8 @@ func cpuid(leaf, sub uint32) (a, b, c, d uint32)
 
 // has2x is whether this CPU has the SHA extensions (and the SSSE3 and
 // SSE4.1 that block2 also uses).
+// Every caller of block2 checks it; tests turn it off to run the other
+// path.
 var has2x = func() bool {
 	if max, _, _, _ := cpuid(0, 0); max < 7 {
 		return false
@@ -29,6 +31,9 @@ var iv = [8]uint32{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0
 
 // pair returns LeafHash(a) and LeafHash(b), hashed together.
 func (h *Hasher) pair(a, b []byte) (Hash, Hash) {
+	if !has2x {
+		return h.Leaf(a), h.Leaf(b)
+	}
 	h.pa, h.pb = padLeaf(h.pa[:0], a), padLeaf(h.pb[:0], b)
 	sa, sb := iv, iv
 	na, nb := len(h.pa)/64, len(h.pb)/64
@@ -48,6 +53,9 @@ func (h *Hasher) pair(a, b []byte) (Hash, Hash) {
 
 // nodePair returns NodeHash(a, b) and NodeHash(c, d), hashed together.
 func (h *Hasher) nodePair(a, b, c, d Hash) (Hash, Hash) {
+	if !has2x {
+		return NodeHash(a, b), NodeHash(c, d)
+	}
 	var pa, pb [128]byte
 	padNode(&pa, &a, &b)
 	padNode(&pb, &c, &d)

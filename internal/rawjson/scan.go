@@ -613,3 +613,19 @@ func bytesOf[S ~string | ~[]byte](s S) []byte {
 	// Named string or slice types: one copy, off the hot paths.
 	return []byte(string(s))
 }
+
+// AppendOneLine appends the JSON text v without its CR and LF bytes. In
+// valid JSON a line break can only be whitespace between tokens (inside a
+// string it must be escaped), so the value is the same, on one line: one
+// record per line of NDJSON, whatever the sender's layout.
+func AppendOneLine(dst, v []byte) []byte {
+	if bytes.IndexByte(v, '\n') < 0 && bytes.IndexByte(v, '\r') < 0 {
+		return append(dst, v...)
+	}
+	for _, c := range v {
+		if c != '\n' && c != '\r' {
+			dst = append(dst, c)
+		}
+	}
+	return dst
+}

@@ -170,3 +170,15 @@ func TestSWARAgainstLoop(t *testing.T) {
 		}
 	}
 }
+
+func TestAppendOneLine(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"a":1}`: `{"a":1}`,
+		"{\r\n  \"a\": [1,\n 2],\n\"b\":\"x\\ny\"\r\n}": `{  "a": [1, 2],"b":"x\ny"}`,
+		"": "",
+	} {
+		if got := string(AppendOneLine([]byte("p"), []byte(in))); got != "p"+want {
+			t.Errorf("AppendOneLine(%q) = %q, want %q", in, got, "p"+want)
+		}
+	}
+}
