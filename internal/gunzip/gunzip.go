@@ -9,8 +9,8 @@
 // header's optional CRC, FHCRC, unchecked. kansa never writes one, and
 // verify checks every file's SHA-256 besides.)
 //
-// libdeflate inflates about 2.7 times as fast as the Go reader on kansa's
-// archive (docs/benchmarks.md); verify, search without an index, reindex
+// libdeflate inflates what kansa archives about 2.5 times as fast as the
+// Go reader (BenchmarkAppend, docs/benchmarks.md); verify, search without an index, reindex
 // and proofs read every archived byte through here. KANSA_LIBDEFLATE=off
 // keeps to the Go reader.
 package gunzip
@@ -34,9 +34,6 @@ type Decoder struct {
 
 // useNative is whether Decoders use libdeflate; tests set it.
 var useNative = os.Getenv("KANSA_LIBDEFLATE") != "off" && loadNative()
-
-// Native reports whether new Decoders use libdeflate.
-func Native() bool { return useNative }
 
 // NewDecoder returns a Decoder; it holds C memory when libdeflate is used,
 // freed when the Decoder is collected.

@@ -75,7 +75,7 @@ func (h *Hasher) Leaf(data []byte) Hash {
 func (h *Hasher) AppendLeaves(dst []Hash, data []byte) []Hash {
 	for len(data) > 0 {
 		a, rest := cutLine(data)
-		if len(rest) == 0 || !has2x {
+		if len(rest) == 0 {
 			dst = append(dst, h.Leaf(a))
 			data = rest
 			continue
