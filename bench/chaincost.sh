@@ -13,6 +13,14 @@
 # The stream is the search workload (bench/indexeval -engine ndjson): every
 # line is an audit event, so every line is hashed into its file's root; the
 # worst case for chaining. Needs GNU time (/usr/bin/time).
+#
+# HTTP_SECONDS=N times `kansa serve` instead: bench/httpload's closed loop
+# (8 connections, batches of 500 of its 424-byte events, 3 s warm-up, then
+# N seconds) against each build in turn, printing the events acknowledged
+# per second and how far the archive was behind the WAL when the load
+# stopped. EVENTS is then unused:
+#
+#   HTTP_SECONDS=20 bash bench/chaincost.sh 0 4 unhashed
 set -euo pipefail
 cd "$(dirname "$0")/.."
 events=${1:?usage: bash bench/chaincost.sh EVENTS RUNS COMMIT...}
@@ -43,6 +51,27 @@ for c in "$@"; do
 done
 go build -o "$work/kansa-head" ./cmd/kansa
 builds+=(head)
+if [ -n "${HTTP_SECONDS:-}" ]; then
+	go build -o "$work/httpload" ./bench/httpload
+	addr=127.0.0.1:${PORT:-7790}
+	echo "HTTP ingest, ${HTTP_SECONDS}s per run; builds: ${builds[*]}; $(nproc) cores, $(date -u +%F)"
+	for i in $(seq "$runs"); do
+		for b in "${builds[@]}"; do
+			rm -rf "$work/data" "$work/serve.out"
+			sync
+			"$work/kansa-$b" serve --data "$work/data" --listen "$addr" > "$work/serve.out" 2> "$work/serve-$b.log" &
+			pid=$!
+			until grep -q listening "$work/serve.out" 2>/dev/null; do sleep 0.05; done
+			acked=$("$work/httpload" -url "http://$addr" -warmup 3s -duration "${HTTP_SECONDS}s" -mode throughput -conns 8 -batch 500 2>&1 | grep -E '^events acked' | head -1)
+			lag=$(curl -s "http://$addr/metrics" | awk '/^kansa_sink_lag_records/ { printf "%d", $2 }')
+			kill -TERM "$pid"
+			wait "$pid" || true
+			printf 'run %d %-8s %s | archive behind by %s records\n' "$i" "$b" "$acked" "$lag"
+		done
+	done
+	rm -rf "$work/data"
+	exit 0
+fi
 input="$work/events-$events.ndjson"
 [ -s "$input" ] || go run ./bench/indexeval -engine ndjson -n "$events" > "$input"
 bytes=$(stat -c %s "$input")
