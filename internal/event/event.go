@@ -281,3 +281,12 @@ func (r Ref) String() string {
 	}
 	return r.Type + ":" + r.ID
 }
+
+// Append appends the reference as String formats it.
+func (r Ref) Append(dst []byte) []byte {
+	dst = append(append(dst, r.Type...), ':')
+	if strings.ContainsAny(r.ID, `:"`) || r.ID == "" {
+		return strconv.AppendQuote(dst, r.ID)
+	}
+	return append(dst, r.ID...)
+}

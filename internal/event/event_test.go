@@ -132,6 +132,7 @@ func TestParseRef(t *testing.T) {
 		{"Order:17", "Order", "17"},
 		{"Admin::Setting:17", "Admin::Setting", "17"},
 		{`AWS::S3::Bucket:"arn:aws:s3:::logs"`, "AWS::S3::Bucket", "arn:aws:s3:::logs"},
+		{`Note:"say \"hi\""`, "Note", `say "hi"`},
 	} {
 		r, err := ParseRef(c.in)
 		if err != nil || r.Type != c.typ || r.ID != c.id {
@@ -139,6 +140,9 @@ func TestParseRef(t *testing.T) {
 		}
 		if r.String() != c.in {
 			t.Errorf("String() = %q, want %q", r.String(), c.in)
+		}
+		if got := string(r.Append([]byte("x "))); got != "x "+c.in {
+			t.Errorf("Append = %q, want %q", got, "x "+c.in)
 		}
 	}
 	for _, bad := range []string{"Order", "Order:", ":17", `X:"unterminated`} {

@@ -122,7 +122,7 @@ func NewBuilder(dir string, opts Options, bo BuildOptions) (*Builder, error) {
 		return nil, err
 	}
 	for range bo.Workers {
-		w := &buildWorker{b: b, budget: bo.MemoryBytes / bo.Workers, runs: map[byte]*run{}, counts: counts{}, tenants: map[string]bool{}}
+		w := &buildWorker{b: b, budget: bo.MemoryBytes / bo.Workers, runs: map[byte]*run{}, tenants: map[string]bool{}}
 		b.workers = append(b.workers, w)
 		work := b.work
 		b.wg.Go(func() { w.loop(work) })
@@ -273,23 +273,54 @@ type buildWorker struct {
 	key     []byte
 }
 
-// run is postings of one kind in memory, unsorted until spilled.
+// run is one kind's postings in a worker's memory, unsorted until spilled.
+// Keys and values fill chunks that are never moved (a growing slice would
+// copy everything at each doubling) and are reused after a spill.
 type run struct {
-	arena []byte
-	ents  []runEnt
+	chunks [][]byte
+	cur    int // the chunk being filled
+	ents   []runEnt
 }
 
 type runEnt struct {
-	off        uint32
+	chunk, off uint32
 	klen, vlen uint16
 }
 
+// runEntBytes is what an entry costs beside its key, for the budget.
+const runEntBytes = 12
+
+const runChunk = 1 << 20
+
 func (r *run) add(k, v []byte) {
-	r.ents = append(r.ents, runEnt{uint32(len(r.arena)), uint16(len(k)), uint16(len(v))})
-	r.arena = append(append(r.arena, k...), v...)
+	n := len(k) + len(v)
+	if len(r.chunks) == 0 || len(r.chunks[r.cur])+n > runChunk {
+		if len(r.chunks) > 0 {
+			r.cur++
+		}
+		if r.cur == len(r.chunks) {
+			r.chunks = append(r.chunks, make([]byte, 0, runChunk))
+		}
+	}
+	c := r.chunks[r.cur]
+	r.ents = append(r.ents, runEnt{uint32(r.cur), uint32(len(c)), uint16(len(k)), uint16(len(v))})
+	r.chunks[r.cur] = append(append(c, k...), v...)
 }
 
-func (r *run) key(e runEnt) []byte { return r.arena[e.off : e.off+uint32(e.klen)] }
+func (r *run) key(e runEnt) []byte {
+	return r.chunks[e.chunk][e.off : e.off+uint32(e.klen)]
+}
+
+func (r *run) entry(e runEnt) []byte {
+	return r.chunks[e.chunk][e.off : e.off+uint32(e.klen)+uint32(e.vlen)]
+}
+
+func (r *run) reset() {
+	for i := range r.chunks {
+		r.chunks[i] = r.chunks[i][:0]
+	}
+	r.cur, r.ents = 0, r.ents[:0]
+}
 
 func (w *buildWorker) loop(work <-chan *buildBatch) {
 	for bb := range work {
@@ -337,7 +368,7 @@ func (w *buildWorker) batch(bb *buildBatch) error {
 			tenant = event.DefaultTenant
 		}
 		w.key = eachPosting(w.key, e, tenant, seq, w.posting)
-		w.key = w.counts.add(tenant, e, w.key)
+		w.counts.add(tenant, e)
 		if !w.tenants[tenant] {
 			w.tenants[tenant] = true
 			w.posting(kindTenant, postingPrefix(w.key[:0], kindTenant, tenant))
@@ -347,37 +378,38 @@ func (w *buildWorker) batch(bb *buildBatch) error {
 		return err
 	}
 	w.b.addFile(path)
-	if w.used+len(w.counts)*48 >= w.budget {
+	if w.used+w.counts.n*48 >= w.budget {
 		return w.spill()
 	}
 	return nil
 }
 
 func (w *buildWorker) posting(kind byte, k []byte) {
+	w.run(kind).add(k, nil)
+	w.used += len(k) + runEntBytes
+}
+
+func (w *buildWorker) run(kind byte) *run {
 	r := w.runs[kind]
 	if r == nil {
 		r = &run{}
 		w.runs[kind] = r
 	}
-	r.add(k, nil)
-	w.used += len(k) + 8
+	return r
 }
 
 // spill sorts the worker's postings and counters and writes them to one
 // run file per kind.
 func (w *buildWorker) spill() error {
-	if len(w.counts) > 0 {
-		r := w.runs[kindCount]
-		if r == nil {
-			r = &run{}
-			w.runs[kindCount] = r
-		}
+	if w.counts.n > 0 {
+		r := w.run(kindCount)
 		var v [8]byte
-		for k, n := range w.counts {
+		w.counts.each(func(key []byte, n uint64) error {
 			binary.BigEndian.PutUint64(v[:], n)
-			r.add([]byte(k), v[:])
-		}
-		clear(w.counts)
+			r.add(key, v[:])
+			return nil
+		})
+		w.counts.reset()
 	}
 	for kind, r := range w.runs {
 		if len(r.ents) == 0 {
@@ -387,7 +419,7 @@ func (w *buildWorker) spill() error {
 		if err := w.writeRun(kind, r); err != nil {
 			return err
 		}
-		r.arena, r.ents = r.arena[:0], r.ents[:0]
+		r.reset()
 	}
 	w.used = 0
 	return nil
@@ -409,7 +441,7 @@ func (w *buildWorker) writeRun(kind byte, r *run) error {
 		n := binary.PutUvarint(hdr[:], uint64(e.klen))
 		n += binary.PutUvarint(hdr[n:], uint64(e.vlen))
 		bw.Write(hdr[:n])
-		bw.Write(r.arena[e.off : e.off+uint32(e.klen)+uint32(e.vlen)])
+		bw.Write(r.entry(e))
 	}
 	if err := bw.Flush(); err != nil {
 		f.Close()

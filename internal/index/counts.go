@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -39,26 +40,28 @@ const (
 // Dims names the dimensions, for flags and errors.
 var Dims = map[string]Dim{"action": ByAction, "source": BySource, "user_agent": ByUserAgent, "actor": ByActor, "outcome": ByOutcome}
 
-func dimValue(d Dim, e *event.Event) string {
+// appendDimValue appends e's value of d; actors as TYPE:ID, as
+// event.Ref.String writes them.
+func appendDimValue(dst []byte, d Dim, e *event.Event) []byte {
 	switch d {
 	case ByAction:
-		return e.Action
+		return append(dst, e.Action...)
 	case BySource:
-		return e.Source
+		return append(dst, e.Source...)
 	case ByUserAgent:
-		return e.Context.UserAgent
+		return append(dst, e.Context.UserAgent...)
 	case ByActor:
 		if e.Actor == nil {
-			return ""
+			return dst
 		}
-		return event.Ref{Type: e.Actor.Type, ID: e.Actor.ID}.String()
+		return event.Ref{Type: e.Actor.Type, ID: e.Actor.ID}.Append(dst)
 	case ByOutcome:
-		return e.Outcome
+		return append(dst, e.Outcome...)
 	}
-	return ""
+	return dst
 }
 
-var allDims = []Dim{ByAction, BySource, ByUserAgent, ByActor, ByOutcome}
+var allDims = [...]Dim{ByAction, BySource, ByUserAgent, ByActor, ByOutcome}
 
 // epochDay is the day of t in UTC, counted from 1970-01-01, offset so that
 // it sorts as an unsigned number.
@@ -98,27 +101,84 @@ func (s *sum) Finish(bool) ([]byte, io.Closer, error) {
 	return binary.BigEndian.AppendUint64(nil, s.n), nil, nil
 }
 
-// counts accumulates one batch's counters before they are merged.
-type counts map[string]uint64
-
-func (c counts) add(tenant string, e *event.Event, key []byte) []byte {
-	day := epochDay(e.Time)
-	for _, d := range allDims {
-		if v := dimValue(d, e); v != "" {
-			key = countKey(key[:0], tenant, day, d, v)
-			c[string(key)]++
-		}
-	}
-	return key
+// counts accumulates counters before they are written. They are kept per
+// tenant and day, one map per dimension from value to count, so that an
+// event costs one lookup of a short value per dimension; events come
+// mostly in time order, so the tenant and day of the last event are
+// remembered.
+type counts struct {
+	days    map[tenantDay]*dayCounts
+	last    *dayCounts
+	lastKey tenantDay
+	n       int    // counters held
+	scratch []byte // a value being looked up
 }
 
-func (c counts) write(b *pebble.Batch) error {
-	for k, n := range c {
-		if err := b.Merge([]byte(k), binary.BigEndian.AppendUint64(nil, n), nil); err != nil {
-			return err
+type tenantDay struct {
+	tenant string
+	day    uint32
+}
+
+type dayCounts [len(allDims)]map[string]uint64
+
+func (c *counts) add(tenant string, e *event.Event) {
+	k := tenantDay{tenant, epochDay(e.Time)}
+	d := c.last
+	if d == nil || k != c.lastKey {
+		if d = c.days[k]; d == nil {
+			d = new(dayCounts)
+			for i := range d {
+				d[i] = map[string]uint64{}
+			}
+			if c.days == nil {
+				c.days = map[tenantDay]*dayCounts{}
+			}
+			k.tenant = strings.Clone(k.tenant)
+			c.days[k] = d
+		}
+		c.last, c.lastKey = d, k
+	}
+	for i, dim := range allDims {
+		c.scratch = appendDimValue(c.scratch[:0], dim, e)
+		if len(c.scratch) == 0 {
+			continue
+		}
+		m := d[i]
+		if n, ok := m[string(c.scratch)]; ok {
+			m[string(c.scratch)] = n + 1
+		} else {
+			m[string(c.scratch)] = 1
+			c.n++
+		}
+	}
+}
+
+// each calls fn with every counter's key and count, in no order; the key
+// is valid during the call.
+func (c *counts) each(fn func(key []byte, n uint64) error) error {
+	var key []byte
+	for k, d := range c.days {
+		for i, m := range d {
+			for v, n := range m {
+				key = countKey(key[:0], k.tenant, k.day, allDims[i], v)
+				if err := fn(key, n); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	return nil
+}
+
+func (c *counts) reset() {
+	clear(c.days)
+	c.last, c.n = nil, 0
+}
+
+func (c *counts) write(b *pebble.Batch) error {
+	return c.each(func(key []byte, n uint64) error {
+		return b.Merge(key, binary.BigEndian.AppendUint64(nil, n), nil)
+	})
 }
 
 // Count is the number of events with one value of a dimension on one day.
@@ -133,7 +193,7 @@ type Count struct {
 // days; zero times for no bound), ordered by day and value. Counts of
 // several tenants are summed.
 func (x *Index) Counts(ctx context.Context, tenant string, dim Dim, since, until time.Time) ([]Count, error) {
-	if !slices.Contains(allDims, dim) {
+	if !slices.Contains(allDims[:], dim) {
 		return nil, errors.New("index: unknown dimension")
 	}
 	tenants := []string{tenant}

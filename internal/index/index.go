@@ -102,10 +102,20 @@ func pebbleOptions(opts Options) (*pebble.Options, *pebble.Cache) {
 	for i := range po.Levels {
 		po.Levels[i].BlockSize = opts.BlockBytes
 		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
-		po.Levels[i].Compression = func() *sstable.CompressionProfile { return sstable.ZstdCompression }
+		po.Levels[i].Compression = func() *sstable.CompressionProfile { return zstd1 }
 	}
 	return po, cache
 }
+
+// zstd1 compresses every block with zstd at level 1.
+var zstd1 = func() *sstable.CompressionProfile {
+	p := *sstable.BalancedCompression
+	p.Name = "kansa-zstd1"
+	p.OtherBlocks = p.DataBlocks
+	p.AdaptiveReductionCutoffPercent = 0
+	p.MinReductionPercent = sstable.ZstdCompression.MinReductionPercent
+	return &p
+}()
 
 // Open opens the index in dir, creating it if needed.
 func Open(dir string, opts Options) (*Index, error) {
@@ -189,7 +199,7 @@ func (x *Index) Add(lines [][]byte) (int, error) {
 	var key []byte
 	var dec event.Decoder
 	tenants := map[string]bool{}
-	cnt := counts{}
+	var cnt counts
 	added := 0
 	for i, line := range lines {
 		e, err := dec.Decode(line)
@@ -212,7 +222,7 @@ func (x *Index) Add(lines [][]byte) (int, error) {
 			tenant = event.DefaultTenant
 		}
 		key = eachPosting(key, e, tenant, seq, func(_ byte, k []byte) { b.Set(k, nil, nil) })
-		key = cnt.add(tenant, e, key)
+		cnt.add(tenant, e)
 		if !tenants[tenant] {
 			tenants[tenant] = true
 			b.Set(postingPrefix(key[:0], kindTenant, tenant), nil, nil)
