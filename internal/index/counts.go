@@ -119,7 +119,11 @@ type tenantDay struct {
 	day    uint32
 }
 
-type dayCounts [len(allDims)]map[string]uint64
+// dayCounts numbers each dimension's values; the counts are in n.
+type dayCounts struct {
+	at [len(allDims)]map[string]int32
+	n  []uint64
+}
 
 func (c *counts) add(tenant string, e *event.Event) {
 	k := tenantDay{tenant, epochDay(e.Time)}
@@ -127,8 +131,8 @@ func (c *counts) add(tenant string, e *event.Event) {
 	if d == nil || k != c.lastKey {
 		if d = c.days[k]; d == nil {
 			d = new(dayCounts)
-			for i := range d {
-				d[i] = map[string]uint64{}
+			for i := range d.at {
+				d.at[i] = map[string]int32{}
 			}
 			if c.days == nil {
 				c.days = map[tenantDay]*dayCounts{}
@@ -143,11 +147,11 @@ func (c *counts) add(tenant string, e *event.Event) {
 		if len(c.scratch) == 0 {
 			continue
 		}
-		m := d[i]
-		if n, ok := m[string(c.scratch)]; ok {
-			m[string(c.scratch)] = n + 1
+		if j, ok := d.at[i][string(c.scratch)]; ok {
+			d.n[j]++
 		} else {
-			m[string(c.scratch)] = 1
+			d.at[i][string(c.scratch)] = int32(len(d.n))
+			d.n = append(d.n, 1)
 			c.n++
 		}
 	}
@@ -158,10 +162,10 @@ func (c *counts) add(tenant string, e *event.Event) {
 func (c *counts) each(fn func(key []byte, n uint64) error) error {
 	var key []byte
 	for k, d := range c.days {
-		for i, m := range d {
-			for v, n := range m {
+		for i, m := range d.at {
+			for v, j := range m {
 				key = countKey(key[:0], k.tenant, k.day, allDims[i], v)
-				if err := fn(key, n); err != nil {
+				if err := fn(key, d.n[j]); err != nil {
 					return err
 				}
 			}
