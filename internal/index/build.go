@@ -187,11 +187,15 @@ func (b *Builder) Finish(ctx context.Context) error {
 		b.dispatch()
 	}
 	b.stop()
+	var wg sync.WaitGroup
 	for _, w := range b.workers {
-		if err := w.spill(); err != nil {
-			b.fail(err)
-		}
+		wg.Go(func() {
+			if err := w.spill(); err != nil {
+				b.fail(err)
+			}
+		})
 	}
+	wg.Wait()
 	if err := b.failed(); err != nil {
 		b.Abort()
 		return err
