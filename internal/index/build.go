@@ -439,13 +439,20 @@ func (w *buildWorker) writeRun(kind byte, r *run) error {
 	if err != nil {
 		return err
 	}
+	// Each entry: the bytes its key shares with the one before, the
+	// length of the rest of the key and of the value, then both.
 	bw := bufio.NewWriterSize(f, 1<<20)
-	var hdr [2 * binary.MaxVarintLen32]byte
+	var hdr [3 * binary.MaxVarintLen32]byte
+	var prev []byte
 	for _, e := range r.ents {
-		n := binary.PutUvarint(hdr[:], uint64(e.klen))
+		k, kv := r.key(e), r.entry(e)
+		shared := commonPrefix(prev, k)
+		n := binary.PutUvarint(hdr[:], uint64(shared))
+		n += binary.PutUvarint(hdr[n:], uint64(len(k)-shared))
 		n += binary.PutUvarint(hdr[n:], uint64(e.vlen))
 		bw.Write(hdr[:n])
-		bw.Write(r.entry(e))
+		bw.Write(kv[shared:])
+		prev = k
 	}
 	if err := bw.Flush(); err != nil {
 		f.Close()
@@ -611,10 +618,14 @@ type runReader struct {
 }
 
 func (r *runReader) next() (bool, error) {
-	kl, err := binary.ReadUvarint(r.r)
+	shared, err := binary.ReadUvarint(r.r)
 	if err == io.EOF {
 		return false, nil
 	}
+	if err != nil {
+		return false, err
+	}
+	rest, err := binary.ReadUvarint(r.r)
 	if err != nil {
 		return false, err
 	}
@@ -622,16 +633,31 @@ func (r *runReader) next() (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	n := int(kl + vl)
-	if cap(r.buf) < n {
-		r.buf = make([]byte, n)
+	if shared > uint64(len(r.key)) || rest > 1<<16 || vl > 1<<16 {
+		return false, errors.New("damaged run")
 	}
-	r.buf = r.buf[:n]
-	if _, err := io.ReadFull(r.r, r.buf); err != nil {
+	kl := int(shared + rest)
+	n := kl + int(vl)
+	if cap(r.buf) < n {
+		r.buf = append(r.buf[:cap(r.buf)], make([]byte, n-cap(r.buf))...)
+	}
+	r.buf = r.buf[:n] // the shared bytes are the key before, already in place
+	if _, err := io.ReadFull(r.r, r.buf[shared:]); err != nil {
 		return false, errors.Join(errors.New("truncated run"), err)
 	}
 	r.key, r.val = r.buf[:kl], r.buf[kl:]
 	return true, nil
+}
+
+// commonPrefix is how many leading bytes a and b share.
+func commonPrefix(a, b []byte) int {
+	n := min(len(a), len(b))
+	for i := range n {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return n
 }
 
 type runHeap []*runReader
