@@ -124,7 +124,7 @@ func TestImportPgAudit(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Again: nothing new (the ledger), and the ids would match anyway.
-		if out, err := run(t, nil, "import", "--data", data, "--format", format, src); err != nil || !strings.HasPrefix(string(out), "imported 0 events from 0 files (1 skipped") {
+		if out, err := run(t, nil, "import", "--data", data, "--format", format, src); err != nil || !strings.HasPrefix(string(out), "imported 0 events from 0 files (2 skipped") {
 			t.Fatalf("second import: %v %s", err, out)
 		}
 		out, err := run(t, nil, "search", "--data", data, "--format", "json", "--limit", "0", "source:pgaudit:import")
@@ -286,7 +286,8 @@ func TestTailPgAudit(t *testing.T) {
 }
 
 // TestImportCloudTrail: a downloaded bucket tree, gzipped; each record one
-// event, the digest file skipped, a second run archives nothing more.
+// event, the digest file skipped, a file that does not decompress sent to
+// the error output, a second run archives nothing more.
 func TestImportCloudTrail(t *testing.T) {
 	needBinary(t)
 	tree := t.TempDir()
@@ -300,12 +301,13 @@ func TestImportCloudTrail(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(logs, "123456789012_CloudTrail_ap-northeast-1_20241012T0000Z_sample.json.gz"), gz, 0o644)
 	os.WriteFile(filepath.Join(digests, "123456789012_CloudTrail-Digest_ap-northeast-1_x.json.gz"), gz, 0o644)
+	os.WriteFile(filepath.Join(logs, "123456789012_CloudTrail_ap-northeast-1_20241012T0005Z_broken.json.gz"), []byte{0x1f, 0x8b, 1, 2, 3}, 0o644)
 	data := t.TempDir()
 	out, err := run(t, nil, "import", "--data", data, "--format", "cloudtrail", tree)
-	if err != nil || !strings.HasPrefix(string(out), "imported 3 events from 1 files") || !strings.Contains(string(out), "1 CloudTrail digest files skipped") {
+	if err != nil || !strings.HasPrefix(string(out), "imported 3 events from 2 files") || !strings.Contains(string(out), "1 lines to the error output") || !strings.Contains(string(out), "1 CloudTrail digest files skipped") {
 		t.Fatalf("%v %s", err, out)
 	}
-	if out, err = run(t, nil, "import", "--data", data, "--format", "cloudtrail", tree); err != nil || !strings.HasPrefix(string(out), "imported 0 events from 0 files (1 skipped") {
+	if out, err = run(t, nil, "import", "--data", data, "--format", "cloudtrail", tree); err != nil || !strings.HasPrefix(string(out), "imported 0 events from 0 files (2 skipped") {
 		t.Fatalf("second run: %v %s", err, out)
 	}
 	out, err = run(t, nil, "search", "--data", data, "--format", "json", "--limit", "0", "actor:AWS::IAM::User:*")

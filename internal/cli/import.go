@@ -327,16 +327,15 @@ func (imp *importer) file(ctx context.Context, path string) error {
 			return err
 		}
 		data, err := cloudtrail.Decompress(raw)
-		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
+		if err == nil {
+			err = cloudtrail.Records(data, func(i int, r []byte) error {
+				ev, err := cloudtrail.Event(r, filepath.ToSlash(path), i, imp.tenant)
+				if imp.source != "import" && ev != nil {
+					ev.Source = imp.source
+				}
+				return add(ev, err, r, 0)
+			})
 		}
-		err = cloudtrail.Records(data, func(i int, r []byte) error {
-			ev, err := cloudtrail.Event(r, filepath.ToSlash(path), i, imp.tenant)
-			if imp.source != "import" && ev != nil {
-				ev.Source = imp.source
-			}
-			return add(ev, err, r, 0)
-		})
 		if err != nil {
 			// A file that is not CloudTrail's goes to the error output whole.
 			if err := add(nil, &mapping.Error{Type: "map", Err: fmt.Errorf("%s: %w", path, err)}, raw, 0); err != nil {

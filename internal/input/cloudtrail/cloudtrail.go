@@ -23,8 +23,15 @@ func IsDigest(name string) bool {
 	return strings.Contains(name, "/CloudTrail-Digest/") || strings.Contains(name, "_CloudTrail-Digest_")
 }
 
+// MaxFileBytes bounds a log file once decompressed. CloudTrail's files are
+// far smaller; a file that inflates past it is refused rather than let
+// grow in memory.
+const MaxFileBytes = 1 << 30
+
 // Decompress returns data gunzipped when it is gzip, else data.
-func Decompress(data []byte) ([]byte, error) {
+func Decompress(data []byte) ([]byte, error) { return decompress(data, MaxFileBytes) }
+
+func decompress(data []byte, limit int64) ([]byte, error) {
 	if len(data) < 2 || data[0] != 0x1f || data[1] != 0x8b {
 		return data, nil
 	}
@@ -32,7 +39,11 @@ func Decompress(data []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return io.ReadAll(zr)
+	out, err := io.ReadAll(io.LimitReader(zr, limit+1))
+	if err == nil && int64(len(out)) > limit {
+		return nil, fmt.Errorf("decompresses to more than %d MiB, more than a CloudTrail log file holds", limit>>20)
+	}
+	return out, err
 }
 
 // Records calls fn with each record of a CloudTrail log file's JSON

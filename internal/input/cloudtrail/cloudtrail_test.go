@@ -2,6 +2,7 @@ package cloudtrail
 
 import (
 	"bytes"
+	"compress/gzip"
 	"fmt"
 	"os"
 	"strings"
@@ -118,5 +119,25 @@ func TestLongARNs(t *testing.T) {
 	}
 	if ev.Target.ID != "arn:aws:s3:::logs" || ev.Actor.ID != "AIDAEXAMPLE" {
 		t.Fatalf("target %v, actor %v", ev.Target, ev.Actor)
+	}
+}
+
+// TestDecompressBound: a gzip file is inflated whole up to the bound, and
+// one that inflates past it is refused, whatever its compressed size.
+func TestDecompressBound(t *testing.T) {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	zw.Write(bytes.Repeat([]byte(`{"Records":[]}`), 1<<16))
+	zw.Close()
+	const size = 14 << 16
+	if out, err := decompress(buf.Bytes(), size); err != nil || len(out) != size {
+		t.Fatalf("at the bound: %d bytes, %v", len(out), err)
+	}
+	if _, err := decompress(buf.Bytes(), size-1); err == nil || !strings.Contains(err.Error(), "more than") {
+		t.Fatalf("past the bound: %v", err)
+	}
+	plain := []byte(`{"Records":[]}`)
+	if out, err := decompress(plain, 1); err != nil || !bytes.Equal(out, plain) {
+		t.Fatalf("uncompressed data is returned as it is: %q, %v", out, err)
 	}
 }

@@ -341,10 +341,13 @@ func (in *Input) ingest(ctx context.Context, o Object, raw []byte) (last uint64,
 		// (those are kept): the error output keeps the file, up to
 		// maxErrorLine; it stays in the bucket either way.
 		line := data
+		if line == nil {
+			line = raw // it did not decompress
+		}
 		msg := fmt.Errorf("%s: %w", name, err)
-		if len(line) > maxErrorLine {
+		if n := len(line); n > maxErrorLine {
 			line = line[:maxErrorLine]
-			msg = fmt.Errorf("%s (the first %d of %d bytes): %w", name, maxErrorLine, len(data), err)
+			msg = fmt.Errorf("%s (the first %d of %d bytes): %w", name, maxErrorLine, n, err)
 		}
 		bad = append(bad, input.Bad{Err: &mapping.Error{Type: "map", Err: msg}, Line: line})
 		in.log.Warn("not a CloudTrail log file; sent to the error output", "file", name, "err", err)

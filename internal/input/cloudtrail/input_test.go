@@ -68,8 +68,8 @@ func TestIngest(t *testing.T) {
 		t.Fatalf("broken: %d events, %v, %d bad", n, err, len(rec.bad))
 	}
 	rec.bad = nil
-	if _, n, err := ingest("garbage.json.gz"); err != nil || n != 0 || len(rec.bad) != 1 {
-		t.Fatalf("garbage: %d events, %v, %d bad", n, err, len(rec.bad))
+	if _, n, err := ingest("garbage.json.gz"); err != nil || n != 0 || len(rec.bad) != 1 || string(rec.bad[0].Line) != "\x1f\x8b\x01\x02\x03" {
+		t.Fatalf("garbage: %d events, %v, %d bad (the error output keeps the file as it was)", n, err, len(rec.bad))
 	}
 	if _, _, err := ingest("missing.json"); !errors.As(err, new(errUnreadable)) || !errors.Is(err, objstore.ErrNotExist) {
 		t.Fatalf("missing: %v", err)
