@@ -101,7 +101,16 @@ func pebbleOptions(opts Options) (*pebble.Options, *pebble.Cache) {
 	}
 	for i := range po.Levels {
 		po.Levels[i].BlockSize = opts.BlockBytes
+		// Bloom filters let a Get skip the tables of the upper levels,
+		// whose key ranges span every event's key. The bottom level,
+		// where a build puts everything and compactions end, has none: a
+		// Get there reads the one table whose range holds the key and
+		// finds it (the postings that led to it were written with it), so
+		// a filter would only cost its 1.25 bytes a key.
 		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+		if i == len(po.Levels)-1 {
+			po.Levels[i].FilterPolicy = pebble.NoFilterPolicy
+		}
 		po.Levels[i].Compression = func() *sstable.CompressionProfile { return zstd1 }
 	}
 	return po, cache
