@@ -276,10 +276,7 @@ func ParseRef(s string) (Ref, error) {
 
 // String formats the reference, quoting the id when it has a colon or a quote.
 func (r Ref) String() string {
-	if strings.ContainsAny(r.ID, `:"`) || r.ID == "" {
-		return r.Type + ":" + strconv.Quote(r.ID)
-	}
-	return r.Type + ":" + r.ID
+	return string(r.Append(make([]byte, 0, len(r.Type)+1+len(r.ID)+2)))
 }
 
 // Append appends the reference as String formats it.
