@@ -58,6 +58,8 @@ func TestBuildEqualsAdd(t *testing.T) {
 	if got := b.Events(); got != uint64(len(lines)) {
 		t.Fatalf("Events() = %d, want %d", got, len(lines))
 	}
+	b.dispatch()
+	b.stop() // the workers append runs and files until they finish
 	if len(b.runs[kindActor]) < 2 || len(b.files) < 10 {
 		t.Fatalf("runs %d, e tables %d: the test should force several of each", len(b.runs[kindActor]), len(b.files))
 	}
