@@ -69,6 +69,65 @@ func (d *Decoder) Append(dst, src []byte) ([]byte, error) {
 	return d.appendGo(dst, src)
 }
 
+// Members inflates src one gzip member at a time, calling fn with each
+// member's offset and length in src and its inflated bytes, which are
+// valid only during the call (buf is reused for them and returned for
+// reuse). An error from fn stops the walk and is returned; a damaged
+// member is reported as Append reports it.
+func (d *Decoder) Members(src, buf []byte, fn func(off, n int, data []byte) error) ([]byte, error) {
+	for off := 0; off < len(src); {
+		var used int
+		var err error
+		if buf, used, err = d.member(buf[:0], src[off:]); err != nil {
+			return buf, err
+		}
+		if err := fn(off, used, buf); err != nil {
+			return buf, err
+		}
+		off += used
+	}
+	return buf, nil
+}
+
+// member inflates src's first member onto dst and says how many bytes of
+// src it took.
+func (d *Decoder) member(dst, src []byte) ([]byte, int, error) {
+	if d.native != nil {
+		start := len(dst)
+		out, used, ok := d.native.appendMember(dst, src)
+		runtime.KeepAlive(d)
+		if ok {
+			return out, used, nil
+		}
+		dst = out[:start]
+	}
+	d.in.Reset(src)
+	var err error
+	if d.zr == nil {
+		d.zr, err = gzip.NewReader(&d.in)
+	} else {
+		err = d.zr.Reset(&d.in)
+	}
+	if err != nil {
+		return dst, 0, err
+	}
+	d.zr.Multistream(false)
+	defer d.zr.Multistream(true)
+	for {
+		if len(dst) == cap(dst) {
+			dst = slices.Grow(dst, max(cap(dst), growth))
+		}
+		n, err := d.zr.Read(dst[len(dst):cap(dst)])
+		dst = dst[:len(dst)+n]
+		if err == io.EOF {
+			return dst, len(src) - d.in.Len(), nil
+		}
+		if err != nil {
+			return dst, 0, err
+		}
+	}
+}
+
 func (d *Decoder) appendGo(dst, src []byte) ([]byte, error) {
 	if len(src) == 0 {
 		return dst, nil

@@ -164,3 +164,41 @@ func BenchmarkAppend(b *testing.B) {
 		}
 	})
 }
+
+func TestMembers(t *testing.T) {
+	file, plain := members(t, 7, 300)
+	both(t, func(t *testing.T) {
+		d := NewDecoder()
+		var got []byte
+		var buf []byte
+		next := 0
+		buf, err := d.Members(file, buf, func(off, n int, data []byte) error {
+			if off != next || n <= 0 {
+				t.Fatalf("member at %d of %d bytes, want one at %d", off, n, next)
+			}
+			next = off + n
+			one, err := NewDecoder().Append(nil, file[off:off+n])
+			if err != nil || !bytes.Equal(one, data) {
+				t.Fatalf("member at %d: %d bytes, read alone %d (%v)", off, len(data), len(one), err)
+			}
+			got = append(got, data...)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if next != len(file) || !bytes.Equal(got, plain) {
+			t.Fatalf("members cover %d of %d bytes; %d of %d bytes inflated alike", next, len(file), len(got), len(plain))
+		}
+		// A member cut short is an error, after the whole members before it.
+		seen := 0
+		_, err = d.Members(file[:len(file)-5], buf, func(off, n int, data []byte) error { seen++; return nil })
+		if err == nil || seen != 6 {
+			t.Fatalf("cut file: %d members, error %v; want 6 and an error", seen, err)
+		}
+		stop := errors.New("stop")
+		if _, err := d.Members(file, nil, func(int, int, []byte) error { return stop }); err != stop {
+			t.Fatalf("fn's error: got %v", err)
+		}
+	})
+}

@@ -72,6 +72,19 @@ func (n *native) appendAll(dst, src []byte) (out []byte, ok bool) {
 		dst = slices.Grow(dst, 4*len(src))
 	}
 	for len(src) > 0 {
+		var used int
+		if dst, used, ok = n.appendMember(dst, src); !ok {
+			return dst, false
+		}
+		src = src[used:]
+	}
+	return dst, true
+}
+
+// appendMember inflates src's first member onto dst and says how many
+// bytes of src it took; ok is false if libdeflate refuses it.
+func (n *native) appendMember(dst, src []byte) (out []byte, used int, ok bool) {
+	for {
 		if len(dst) == cap(dst) {
 			dst = slices.Grow(dst, max(cap(dst), growth))
 		}
@@ -81,14 +94,12 @@ func (n *native) appendAll(dst, src []byte) (out []byte, ok bool) {
 			unsafe.Pointer(&free[0]), C.size_t(len(free)), &inUsed, &outUsed)
 		switch {
 		case r == 0:
-			dst = dst[:len(dst)+int(outUsed)]
-			src = src[inUsed:]
+			return dst[:len(dst)+int(outUsed)], int(inUsed), true
 		case r == insufficientSpace:
 			// At least double the room: Grow counts from len, not cap.
 			dst = slices.Grow(dst, cap(dst)-len(dst)+max(cap(dst), growth))
 		default:
-			return dst, false
+			return dst, 0, false
 		}
 	}
-	return dst, true
 }
