@@ -141,6 +141,28 @@ func (d *Dir) GetAppend(ctx context.Context, key string, buf []byte) ([]byte, er
 	}
 }
 
+// GetRange implements Ranger with one positioned read.
+func (d *Dir) GetRange(ctx context.Context, key string, off, n int64, buf []byte) ([]byte, error) {
+	p, err := d.path(key)
+	if err != nil {
+		return buf, err
+	}
+	f, err := os.Open(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return buf, fmt.Errorf("get %s: %w", key, ErrNotExist)
+	}
+	if err != nil {
+		return buf, err
+	}
+	defer f.Close()
+	start := len(buf)
+	buf = slices.Grow(buf, int(n))[:start+int(n)]
+	if _, err := f.ReadAt(buf[start:], off); err != nil {
+		return buf[:start], fmt.Errorf("get %s: bytes %d..%d: %w", key, off, off+n, err)
+	}
+	return buf, nil
+}
+
 func (d *Dir) Get(ctx context.Context, key string) ([]byte, error) {
 	p, err := d.path(key)
 	if err != nil {

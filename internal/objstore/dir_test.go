@@ -28,6 +28,15 @@ func TestDir(t *testing.T) {
 	if _, err := d.Get(ctx, "nope"); !errors.Is(err, ErrNotExist) {
 		t.Fatalf("Get missing = %v", err)
 	}
+	if b, err := d.GetRange(ctx, "b/2.gz", 1, 3, []byte("x")); err != nil || string(b) != "xgai" {
+		t.Fatalf("GetRange = %q, %v; want \"xgai\"", b, err)
+	}
+	if b, err := d.GetRange(ctx, "b/2.gz", 3, 3, nil); err == nil {
+		t.Fatalf("GetRange past the end = %q, want an error", b)
+	}
+	if _, err := d.GetRange(ctx, "nope", 0, 1, nil); !errors.Is(err, ErrNotExist) {
+		t.Fatalf("GetRange missing = %v", err)
+	}
 	var got []string
 	if err := d.List(ctx, "a/", func(k string, _ int64) error { got = append(got, k); return nil }); err != nil {
 		t.Fatal(err)

@@ -40,6 +40,30 @@ type Appender interface {
 	GetAppend(ctx context.Context, key string, buf []byte) ([]byte, error)
 }
 
+// Ranger is implemented by stores that read part of an object.
+type Ranger interface {
+	// GetRange appends the n bytes of the object at offset off to buf, or
+	// returns an error wrapping ErrNotExist; fewer than n bytes (the
+	// object is shorter) is an error.
+	GetRange(ctx context.Context, key string, off, n int64, buf []byte) ([]byte, error)
+}
+
+// GetRange reads n bytes of key at off into buf through s's Ranger if it
+// has one, else by reading the whole object.
+func GetRange(ctx context.Context, s Store, key string, off, n int64, buf []byte) ([]byte, error) {
+	if r, ok := s.(Ranger); ok {
+		return r.GetRange(ctx, key, off, n, buf)
+	}
+	b, err := s.Get(ctx, key)
+	if err != nil {
+		return buf, err
+	}
+	if off < 0 || n < 0 || off+n > int64(len(b)) {
+		return buf, fmt.Errorf("get %s: bytes %d..%d of an object of %d", key, off, off+n, len(b))
+	}
+	return append(buf, b[off:off+n]...), nil
+}
+
 // GetAppend reads key into buf through s's Appender if it has one, else
 // through Get.
 func GetAppend(ctx context.Context, s Store, key string, buf []byte) ([]byte, error) {

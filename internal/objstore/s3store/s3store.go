@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -648,6 +649,33 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 		return nil, fmt.Errorf("get %s: read: %w", key, err)
 	}
 	return buf.Bytes(), nil
+}
+
+// GetRange implements objstore.Ranger with a ranged GET.
+func (s *Store) GetRange(ctx context.Context, key string, off, n int64, buf []byte) ([]byte, error) {
+	if err := objstore.CheckKey(key); err != nil {
+		return buf, err
+	}
+	if n <= 0 {
+		return buf, nil
+	}
+	full := s.prefix + key
+	rng := fmt.Sprintf("bytes=%d-%d", off, off+n-1)
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: &full, Range: &rng})
+	if err != nil {
+		var nsk *types.NoSuchKey
+		if errors.As(err, &nsk) || httpStatus(err) == http.StatusNotFound && !isNoSuchBucket(err) {
+			return buf, fmt.Errorf("get %s: %w", key, objstore.ErrNotExist)
+		}
+		return buf, fmt.Errorf("get %s %s: %w", key, rng, err)
+	}
+	defer out.Body.Close()
+	start := len(buf)
+	buf = slices.Grow(buf, int(n))[:start+int(n)]
+	if _, err := io.ReadFull(out.Body, buf[start:]); err != nil {
+		return buf[:start], fmt.Errorf("get %s %s: read: %w", key, rng, err)
+	}
+	return buf, nil
 }
 
 // Delete removes the object (S3 answers success for a missing key). Under

@@ -191,6 +191,16 @@ func TestRoundTrip(t *testing.T) {
 			t.Errorf("Get(%q) = %q, want %q", k, got, v)
 		}
 	}
+	k := "tenant=acme/year=2024/month=08/day=07/kansa-w1-1-2.ndjson.gz"
+	if got, err := s.GetRange(ctx, k, 1, 2, []byte("x")); err != nil || string(got) != "xcm" {
+		t.Errorf("GetRange(%q, 1, 2) = %q, %v; want \"xcm\"", k, got, err)
+	}
+	if got, err := objstore.GetRange(ctx, s, "a b/+&?#=.json", 0, 10, nil); err != nil || string(got) != "characters" {
+		t.Errorf("GetRange = %q, %v", got, err)
+	}
+	if _, err := s.GetRange(ctx, "nope", 0, 1, nil); !errors.Is(err, objstore.ErrNotExist) {
+		t.Errorf("GetRange of a missing key = %v, want ErrNotExist", err)
+	}
 
 	// The keys really are under the prefix, and a "folder" object made by
 	// a console is not one of the store's keys.
