@@ -17,6 +17,7 @@ import (
 	"github.com/kansa-audit/kansa/internal/batch"
 	"github.com/kansa-audit/kansa/internal/event"
 	"github.com/kansa-audit/kansa/internal/index"
+	"github.com/kansa-audit/kansa/internal/objstore"
 )
 
 // postEvents sends n events for records Order:0..Order:4 with ids
@@ -39,10 +40,15 @@ func postEvents(t *testing.T, url, prefix string, n int) {
 }
 
 // indexIDs returns the ids in the index's history of one record, newest
-// first, paging through all of it.
+// first, paging through all of it. The archive is beside the index, where
+// the default configuration puts it.
 func indexIDs(t *testing.T, dir string, k index.Key) []string {
 	t.Helper()
-	x, err := index.Open(dir, index.Options{})
+	store, err := objstore.NewDir(filepath.Join(filepath.Dir(dir), "archive"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := index.Open(dir, index.Options{Archive: store})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,11 +76,12 @@ func indexIDs(t *testing.T, dir string, k index.Key) []string {
 
 // TestReindex: kansa serve keeps the index as a sink; kansa reindex
 // rebuilds the same index from the archive alone; serve then continues it
-// from the WAL, with nothing missing and nothing twice.
+// from the WAL, with nothing missing and nothing twice. The rebuilt index
+// keeps references into the archive's small gzip members, not copies.
 func TestReindex(t *testing.T) {
 	needBinary(t)
 	data := t.TempDir()
-	cfg := writeConfig(t, "index:\n  enabled: true\n  max_interval: 100ms\nbatch:\n  max_interval: 200ms\n")
+	cfg := writeConfig(t, "index:\n  enabled: true\n  max_interval: 100ms\nbatch:\n  max_interval: 200ms\narchive:\n  member_bytes: 16KiB\n")
 	srv := startServe(t, data, "--config", cfg)
 	postEvents(t, srv.url, "a", 400)
 	srv.stop(t)
@@ -98,7 +105,7 @@ func TestReindex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(out), "400 events") {
+	if !strings.Contains(string(out), "400 events") || !strings.Contains(string(out), "400 kept by reference") {
 		t.Fatalf("reindex said: %s", out)
 	}
 	for id := range 5 {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kansa-audit/kansa/internal/gunzip"
 	"github.com/kansa-audit/kansa/internal/merkle"
 	"github.com/kansa-audit/kansa/internal/objstore"
 	"github.com/kansa-audit/kansa/internal/rawjson"
@@ -245,6 +246,60 @@ func TestLargeFileIsOneGzipStream(t *testing.T) {
 		if err != nil || !bytes.Equal(out, want.Bytes()) {
 			t.Fatalf("gzip -dc: %v, %d bytes", err, len(out))
 		}
+	}
+}
+
+// TestMemberBytes: with Config.MemberBytes, each member holds whole lines
+// and at most that many bytes of them (a line longer than that alone).
+func TestMemberBytes(t *testing.T) {
+	ctx := context.Background()
+	store, _ := objstore.NewDir(t.TempDir())
+	if _, err := NewWriter(Config{MemberBytes: 1000}, store, "w1"); err == nil || !strings.Contains(err.Error(), "archive.member_bytes") {
+		t.Fatalf("MemberBytes 1000: %v", err)
+	}
+	const member = MinMemberBytes
+	w, err := NewWriter(Config{MemberBytes: member}, store, "w1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm := time.Date(2024, 8, 6, 0, 0, 0, 0, time.UTC)
+	var want bytes.Buffer
+	b := &Batch{First: 1, Closed: tm}
+	for i := 0; want.Len() < 300<<10; i++ {
+		pad := strings.Repeat("x", i%900)
+		if i == 100 {
+			pad = strings.Repeat("y", member+10) // longer than a member
+		}
+		body := fmt.Sprintf(`{"id":"%d","pad":"%s"}`, i, pad)
+		want.WriteString(body + "\n")
+		b.Entries = append(b.Entries, entry(record.TypeEvent, tm, "acme", body))
+	}
+	b.Last = uint64(len(b.Entries))
+	m, err := w.Write(ctx, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := store.Get(ctx, m.Files[0].Key)
+	var got bytes.Buffer
+	members, long := 0, 0
+	if _, err := gunzip.NewDecoder().Members(data, nil, func(off, n int, plain []byte) error {
+		members++
+		if len(plain) == 0 || plain[len(plain)-1] != '\n' {
+			t.Fatalf("member %d does not end a line", members)
+		}
+		if len(plain) > member {
+			if bytes.Count(plain, []byte{'\n'}) != 1 {
+				t.Fatalf("member %d: %d bytes in %d lines, more than MemberBytes", members, len(plain), bytes.Count(plain, []byte{'\n'}))
+			}
+			long++
+		}
+		got.Write(plain)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Bytes(), want.Bytes()) || long != 1 || members < 300<<10/member {
+		t.Fatalf("%d members (%d over MemberBytes) hold %d bytes; want %d bytes, one long line alone", members, long, got.Len(), want.Len())
 	}
 }
 

@@ -48,6 +48,12 @@ type Config struct {
 	TimeZone string `yaml:"time_zone"`
 	// GzipLevel is 1 (fastest) to 9 (smallest); 0 means 1.
 	GzipLevel int `yaml:"gzip_level"`
+	// MemberBytes is how much NDJSON becomes one gzip member of a file;
+	// default 1 MiB, at least 16 KiB. With 256 KiB or less, an index built
+	// by kansa reindex keeps where each event is instead of a copy
+	// (docs/search-index.md), for about 7 more archive bytes an event at
+	// 64 KiB.
+	MemberBytes int `yaml:"member_bytes"`
 	// Parquet also writes each batch's events as Parquet files
 	// (internal/parquetfile), under ParquetPrefix, for query engines. The
 	// gzip NDJSON files are always written: search reads them.
@@ -76,6 +82,7 @@ type Writer struct {
 	errPrefix *Template
 	loc       *time.Location
 	level     int
+	member    int
 	parquet   *Template // nil: no Parquet files
 	// tenantFiles and parquetTenant: the templates partition by tenant, so
 	// each file holds one tenant's events and says which.
@@ -92,7 +99,13 @@ func NewWriter(cfg Config, store objstore.Store, writerID string) (*Writer, erro
 	if cfg.ErrorPrefix == "" {
 		cfg.ErrorPrefix = DefaultErrorPrefix
 	}
-	w := &Writer{store: store, writer: writerID, level: cfg.GzipLevel}
+	w := &Writer{store: store, writer: writerID, level: cfg.GzipLevel, member: cfg.MemberBytes}
+	if w.member == 0 {
+		w.member = segmentSize
+	}
+	if w.member < MinMemberBytes || w.member > segmentSize {
+		return nil, fmt.Errorf("archive.member_bytes: %d is not %d..%d", cfg.MemberBytes, MinMemberBytes, segmentSize)
+	}
 	if w.level == 0 {
 		w.level = gzip.BestSpeed
 	}
@@ -180,6 +193,7 @@ func ManifestKey(writer string, first, last uint64) string {
 }
 
 type fileBuf struct {
+	member   int // bytes of NDJSON in one member
 	kind     string
 	tenant   string
 	segs     [][]byte      // uncompressed lines, cut into segments of about segmentSize
@@ -190,7 +204,8 @@ type fileBuf struct {
 	min, max int64
 }
 
-// segmentSize is how much uncompressed NDJSON becomes one gzip member. A
+// segmentSize is how much uncompressed NDJSON becomes one gzip member by
+// default (Config.MemberBytes), and at most. A
 // file is a concatenation of members (RFC 1952 §2.2 allows it; gzip -d and
 // Go's compress/gzip read it as one stream, see
 // TestLargeFileIsOneGzipStream), so the members of a batch are compressed in
@@ -198,11 +213,15 @@ type fileBuf struct {
 // end on line boundaries.
 const segmentSize = 1 << 20
 
+// MinMemberBytes is the smallest Config.MemberBytes.
+const MinMemberBytes = 16 << 10
+
 var segPool = sync.Pool{New: func() any { b := make([]byte, 0, segmentSize); return &b }}
 
 func (f *fileBuf) add(body []byte) {
 	n := len(f.segs)
-	if n == 0 || len(f.segs[n-1])+len(body)+1 > cap(f.segs[n-1]) {
+	if n == 0 || len(f.segs[n-1])+len(body)+1 > max(f.member, cap(f.segs[n-1])) ||
+		len(f.segs[n-1]) > 0 && len(f.segs[n-1])+len(body)+1 > f.member {
 		var seg []byte
 		if len(body)+1 <= segmentSize {
 			seg = (*segPool.Get().(*[]byte))[:0]
@@ -324,7 +343,7 @@ func (w *Writer) Write(ctx context.Context, b *Batch) (*Manifest, error) {
 		key = append(key, suffix...)
 		f := files[string(key)]
 		if f == nil {
-			f = &fileBuf{kind: kind, min: e.Time, max: e.Time}
+			f = &fileBuf{member: w.member, kind: kind, min: e.Time, max: e.Time}
 			if kind == "events" && w.tenantFiles {
 				f.tenant = v.Tenant
 			}

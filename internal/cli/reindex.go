@@ -12,6 +12,7 @@ import (
 	"github.com/kansa-audit/kansa/internal/batch"
 	"github.com/kansa-audit/kansa/internal/index"
 	"github.com/kansa-audit/kansa/internal/node"
+	"github.com/kansa-audit/kansa/internal/objstore"
 )
 
 func runReindex(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
@@ -64,23 +65,21 @@ func runReindex(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 
 	start := time.Now()
 	var files, lines int
-	var chunk [][]byte
+	var gz []byte
 	progress := time.Now()
 	err = archive.Manifests(ctx, store, func(m *archive.Manifest) error {
 		for _, f := range m.Files {
 			if f.Kind != "events" || f.Format != archive.FormatNDJSON {
 				continue
 			}
-			// The builder copies the lines; each is valid only during the
-			// callback, so hand them over one file at a time at most.
-			err := archive.ReadLines(ctx, store, f.Key, func(l []byte) error {
-				chunk = append(chunk[:0], l)
-				lines++
-				return b.Add(chunk)
-			})
-			if err != nil {
-				return fmt.Errorf("%s: %w", f.Key, err)
+			if gz, err = objstore.GetAppend(ctx, store, f.Key, gz[:0]); err != nil {
+				return err
 			}
+			// Events of small gzip members are kept by reference.
+			if err := b.AddFile(f.Key, gz); err != nil {
+				return err
+			}
+			lines += f.Records
 			files++
 			if time.Since(progress) > 5*time.Second {
 				progress = time.Now()
@@ -109,8 +108,12 @@ func runReindex(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 		return err
 	}
 	d := time.Since(start)
-	fmt.Fprintf(stdout, "index rebuilt from %s: %d events from %d files in %s (%.0f events/s)\n",
+	fmt.Fprintf(stdout, "index rebuilt from %s: %d events from %d files in %s (%.0f events/s)",
 		store, lines, files, d.Round(time.Millisecond), float64(lines)/d.Seconds())
+	if n := b.ByReference(); n > 0 {
+		fmt.Fprintf(stdout, "; %d kept by reference into the archive", n)
+	}
+	fmt.Fprintln(stdout)
 	if !cfg.Index.Enabled {
 		fmt.Fprintln(stdout, "index.enabled is false in this config: kansa serve will not keep the index up to date")
 	}

@@ -108,11 +108,13 @@ type Batch struct {
 type Archive struct {
 	// Dir is the local archive directory. Default <data>/archive.
 	Dir string `yaml:"dir"`
-	// Prefix, ErrorPrefix, TimeZone and GzipLevel: see archive.Config.
-	Prefix      string `yaml:"prefix"`
-	ErrorPrefix string `yaml:"error_prefix"`
-	TimeZone    string `yaml:"time_zone"`
-	GzipLevel   int    `yaml:"gzip_level"`
+	// Prefix, ErrorPrefix, TimeZone, GzipLevel and MemberBytes: see
+	// archive.Config.
+	Prefix      string   `yaml:"prefix"`
+	ErrorPrefix string   `yaml:"error_prefix"`
+	TimeZone    string   `yaml:"time_zone"`
+	GzipLevel   int      `yaml:"gzip_level"`
+	MemberBytes ByteSize `yaml:"member_bytes"`
 	// Formats are the files each batch becomes: ndjson (gzip NDJSON,
 	// always: search reads it) and, with parquet, Parquet files too.
 	Formats []string `yaml:"formats"`
@@ -390,6 +392,9 @@ func (c *Config) Validate() error {
 		if c.Archive.ParquetPrefix == c.Archive.Prefix {
 			return errors.New("archive.parquet_prefix: must differ from archive.prefix, or a query engine's table would read NDJSON files as Parquet")
 		}
+	}
+	if m := int(c.Archive.MemberBytes); m != 0 && (m < archive.MinMemberBytes || m > 1<<20) {
+		return fmt.Errorf("archive.member_bytes: %d is not %d (16 KiB) to %d (1 MiB)", m, archive.MinMemberBytes, 1<<20)
 	}
 	if c.Archive.GzipLevel < 1 || c.Archive.GzipLevel > 9 {
 		return fmt.Errorf("archive.gzip_level: %d is not 1 (fastest) to 9 (smallest)", c.Archive.GzipLevel)

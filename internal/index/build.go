@@ -21,6 +21,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/kansa-audit/kansa/internal/event"
+	"github.com/kansa-audit/kansa/internal/gunzip"
 )
 
 // BuildOptions tune a Builder. The zero value gives the defaults.
@@ -64,6 +65,12 @@ type Builder struct {
 
 	pending   []byte // lines of the batch being collected
 	pendingAt []int  // where each line ends in pending
+	refs      []byte // the e value of each line kept by reference, none for a line kept whole
+	refsAt    []int  // where each line's reference ends in refs
+	fileIDs   map[string]uint64
+	byRef     uint64
+	dec       *gunzip.Decoder
+	member    []byte
 	work      chan *buildBatch
 	free      chan *buildBatch // batches written, for reuse: fresh 32 MB buffers cost page faults
 	wg        sync.WaitGroup
@@ -86,6 +93,8 @@ type buildBatch struct {
 	seq  uint64
 	data []byte
 	ends []int
+	refs []byte
+	rEnd []int // empty when no line is kept by reference
 }
 
 // NewBuilder starts a new index in dir, which must not exist or be empty.
@@ -116,6 +125,8 @@ func NewBuilder(dir string, opts Options, bo BuildOptions) (*Builder, error) {
 		work:  make(chan *buildBatch, bo.Workers),
 		free:  make(chan *buildBatch, 2*bo.Workers+1),
 		runs:  map[byte][]string{},
+
+		fileIDs: map[string]uint64{},
 	}
 	if err := os.MkdirAll(b.tmp, 0o755); err != nil {
 		db.Close()
@@ -137,19 +148,80 @@ func (b *Builder) Add(lines [][]byte) error {
 		return err
 	}
 	for _, l := range lines {
-		if b.pending == nil {
-			select {
-			case bb := <-b.free:
-				b.pending, b.pendingAt = bb.data[:0], bb.ends[:0]
-			default:
-				b.pending = make([]byte, 0, b.batch+64<<10)
+		b.add(l, nil)
+	}
+	return nil
+}
+
+// add appends one line to the pending batch, with its reference if it is
+// kept by one.
+func (b *Builder) add(line, ref []byte) {
+	if b.pending == nil {
+		select {
+		case bb := <-b.free:
+			b.pending, b.pendingAt, b.refs, b.refsAt = bb.data[:0], bb.ends[:0], bb.refs[:0], bb.rEnd[:0]
+		default:
+			b.pending = make([]byte, 0, b.batch+64<<10)
+		}
+	}
+	b.pending = append(b.pending, line...)
+	b.pendingAt = append(b.pendingAt, len(b.pending))
+	if ref != nil || len(b.refsAt) > 0 {
+		for len(b.refsAt) < len(b.pendingAt)-1 { // the lines before, kept whole
+			b.refsAt = append(b.refsAt, len(b.refs))
+		}
+		b.refs = append(b.refs, ref...)
+		b.refsAt = append(b.refsAt, len(b.refs))
+	}
+	if len(b.pending) >= b.batch {
+		b.dispatch()
+	}
+}
+
+// AddFile gives the builder the events of one archived gzip NDJSON file,
+// key its object key in the archive and gz its bytes. The lines of each
+// member that inflates to at most MaxRefMember bytes are kept by
+// reference (the file, the member, the line), and read back from
+// Options.Archive by lookups; the lines of larger members are copied into
+// the index, as Add does.
+func (b *Builder) AddFile(key string, gz []byte) error {
+	if err := b.failed(); err != nil {
+		return err
+	}
+	if b.dec == nil {
+		b.dec = gunzip.NewDecoder()
+	}
+	var refBuf []byte
+	var err error
+	b.member, err = b.dec.Members(gz, b.member, func(off, n int, data []byte) error {
+		byRef := len(data) <= MaxRefMember
+		var id uint64
+		if byRef {
+			if id = b.fileIDs[key]; id == 0 {
+				id = uint64(len(b.fileIDs) + 1)
+				b.fileIDs[key] = id
 			}
 		}
-		b.pending = append(b.pending, l...)
-		b.pendingAt = append(b.pendingAt, len(b.pending))
-		if len(b.pending) >= b.batch {
-			b.dispatch()
+		for i := uint64(0); len(data) > 0; i++ {
+			j := bytes.IndexByte(data, '\n')
+			if j < 0 {
+				j = len(data)
+			}
+			if line := data[:j]; len(line) > 0 {
+				var r []byte
+				if byRef {
+					refBuf = appendRef(refBuf[:0], ref{id, uint64(off), uint64(n), i})
+					r = refBuf
+					b.byRef++
+				}
+				b.add(line, r)
+			}
+			data = data[min(j+1, len(data)):]
 		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("index: %s: %w", key, err)
 	}
 	return nil
 }
@@ -158,10 +230,18 @@ func (b *Builder) dispatch() {
 	if len(b.pendingAt) == 0 {
 		return
 	}
-	b.work <- &buildBatch{seq: b.next, data: b.pending, ends: b.pendingAt}
+	if len(b.refsAt) > 0 {
+		for len(b.refsAt) < len(b.pendingAt) {
+			b.refsAt = append(b.refsAt, len(b.refs))
+		}
+	}
+	b.work <- &buildBatch{seq: b.next, data: b.pending, ends: b.pendingAt, refs: b.refs, rEnd: b.refsAt}
 	b.next += uint64(len(b.pendingAt))
-	b.pending, b.pendingAt = nil, nil
+	b.pending, b.pendingAt, b.refs, b.refsAt = nil, nil, nil, nil
 }
+
+// ByReference is how many of the events given are kept by reference.
+func (b *Builder) ByReference() uint64 { return b.byRef }
 
 // Events is the number of events given so far.
 func (b *Builder) Events() uint64 { return b.next - 1 + uint64(len(b.pendingAt)) }
@@ -212,6 +292,9 @@ func (b *Builder) Finish(ctx context.Context) error {
 	}
 	meta := b.db.NewBatch()
 	meta.Set(metaVersion, []byte(FormatVersion), nil)
+	for key, id := range b.fileIDs {
+		meta.Set(fileKey(id), []byte(key), nil)
+	}
 	meta.Set(metaNextSeq, binary.BigEndian.AppendUint64(nil, b.next), nil)
 	err := meta.Commit(pebble.Sync)
 	meta.Close()
@@ -348,13 +431,20 @@ func (w *buildWorker) batch(bb *buildBatch) error {
 	}
 	var ek [9]byte
 	ek[0] = kindEvent
-	start := 0
+	start, rstart := 0, 0
 	for i, end := range bb.ends {
 		line := bb.data[start:end]
 		start = end
 		seq := bb.seq + uint64(i)
 		binary.BigEndian.PutUint64(ek[1:], seq)
-		if err := tw.Set(ek[:], line); err != nil {
+		v := line
+		if len(bb.rEnd) > 0 {
+			if r := bb.refs[rstart:bb.rEnd[i]]; len(r) > 0 {
+				v = r
+			}
+			rstart = bb.rEnd[i]
+		}
+		if err := tw.Set(ek[:], v); err != nil {
 			tw.Close()
 			return err
 		}

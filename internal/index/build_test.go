@@ -4,12 +4,17 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
+	"github.com/klauspost/compress/gzip"
+
+	"github.com/kansa-audit/kansa/internal/objstore"
 	"github.com/kansa-audit/kansa/internal/synth"
 )
 
@@ -168,4 +173,114 @@ func BenchmarkBuild(b *testing.B) {
 		n += len(lines)
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
+}
+
+// archiveOf writes lines as gzip NDJSON files of perFile lines, in members
+// of perMember lines, into a directory store; the last file is one member
+// larger than MaxRefMember. It returns the store and the files' keys.
+func archiveOf(t *testing.T, lines [][]byte, perFile, perMember int) (*objstore.Dir, []string) {
+	t.Helper()
+	store, err := objstore.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for i := 0; i < len(lines); i += perFile {
+		file := lines[i:min(i+perFile, len(lines))]
+		per := perMember
+		if i+perFile >= len(lines) {
+			per = len(file)
+			if n := len(bytes.Join(file, nil)); n <= MaxRefMember {
+				t.Fatalf("the last file's member is %d bytes, not more than MaxRefMember", n)
+			}
+		}
+		var out bytes.Buffer
+		for j := 0; j < len(file); j += per {
+			zw := gzip.NewWriter(&out)
+			for _, l := range file[j:min(j+per, len(file))] {
+				zw.Write(l)
+				zw.Write([]byte{'\n'})
+			}
+			zw.Close()
+		}
+		key := fmt.Sprintf("tenant=x/f-%04d.ndjson.gz", i/perFile)
+		if err := store.Put(context.Background(), key, out.Bytes()); err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, key)
+	}
+	return store, keys
+}
+
+// TestBuildByReference: an index built from archived files keeps events
+// by reference (and the lines of a too large member whole), finds the same
+// events as a scan, and leaves out those of a file that is gone.
+func TestBuildByReference(t *testing.T) {
+	ctx := context.Background()
+	lines := workload(t, 6000)
+	store, keys := archiveOf(t, lines, 1000, 37)
+	dir := filepath.Join(t.TempDir(), "built")
+	b, err := NewBuilder(dir, Options{BlockBytes: 4 << 10}, BuildOptions{Workers: 3, MemoryBytes: 96 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.batch = 50 << 10
+	for _, k := range keys {
+		gz, err := store.Get(ctx, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.AddFile(k, gz); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Finish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// A small line cache, so that lines are dropped and read again.
+	x, err := Open(dir, Options{BlockBytes: 4 << 10, Archive: store, LineCacheBytes: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	_, vals := dump(t, x)
+	byRef, whole := 0, 0
+	for _, v := range vals {
+		switch {
+		case len(v) > 0 && v[0] == refTag:
+			byRef++
+		case len(v) > 0 && v[0] == '{':
+			whole++
+		}
+	}
+	if byRef != 5000 || whole != 1000 {
+		t.Fatalf("%d events by reference and %d whole, want 5000 and 1000", byRef, whole)
+	}
+	m := &model{ids: map[string]bool{}}
+	m.add(lines)
+	randomQueries(t, x, m, lines, 300)
+
+	// Without the archive, a lookup says what is missing.
+	x.Close()
+	x, err = Open(dir, Options{BlockBytes: 4 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = x.Search(ctx, Request{Keys: []Key{{Kind: All}}, Limit: len(lines)})
+	x.Close()
+	if err == nil || !strings.Contains(err.Error(), "no archive") {
+		t.Fatalf("search without the archive: %v", err)
+	}
+
+	// A file gone (expired by retention): its events are not found.
+	if err := store.Delete(ctx, keys[1]); err != nil {
+		t.Fatal(err)
+	}
+	if x, err = Open(dir, Options{BlockBytes: 4 << 10, Archive: store}); err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	m = &model{ids: map[string]bool{}}
+	m.add(slices.Concat(lines[:1000], lines[2000:]))
+	randomQueries(t, x, m, lines, 100)
 }

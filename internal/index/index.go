@@ -26,12 +26,13 @@ import (
 	"github.com/cockroachdb/pebble/v2/sstable"
 
 	"github.com/kansa-audit/kansa/internal/event"
+	"github.com/kansa-audit/kansa/internal/objstore"
 	"github.com/kansa-audit/kansa/internal/rawjson"
 )
 
 // FormatVersion is the layout of keys and values; an index of another
 // version is refused (rebuild it with kansa reindex).
-const FormatVersion = "3"
+const FormatVersion = "4"
 
 // Key kinds, the first byte of every key.
 const (
@@ -62,6 +63,13 @@ type Options struct {
 	// touches a table per event it fetches, and reopening one (its
 	// footer, index and filter) costs more than the read itself.
 	MaxOpenFiles int
+	// Archive is the archive's store, where events kept by reference are
+	// read (an index built from an archive of small gzip members keeps
+	// where each event is, not a copy: see Builder.AddFile).
+	Archive objstore.Store
+	// LineCacheBytes bounds the events read from the archive kept in
+	// memory; default 64 MiB.
+	LineCacheBytes int64
 }
 
 // Index is an open index. Its methods are safe for concurrent use; Add
@@ -71,6 +79,7 @@ type Index struct {
 	cache *pebble.Cache
 	addMu sync.Mutex
 	next  uint64 // the seq the next added event gets
+	arch  *archived
 
 	closeOnce sync.Once
 	closeErr  error
@@ -134,7 +143,11 @@ func Open(dir string, opts Options) (*Index, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open index %s: %w (an index written by another kansa version is rebuilt with kansa reindex)", dir, err)
 	}
-	x := &Index{db: db}
+	x := &Index{db: db, arch: newArchived(opts.Archive, opts.LineCacheBytes)}
+	if err := x.arch.loadFiles(db); err != nil {
+		db.Close()
+		return nil, err
+	}
 	v, err := x.get(metaVersion)
 	switch {
 	case errors.Is(err, pebble.ErrNotFound):
@@ -145,7 +158,7 @@ func Open(dir string, opts Options) (*Index, error) {
 	case err != nil:
 		db.Close()
 		return nil, err
-	case string(v) != FormatVersion:
+	case string(v) != FormatVersion && string(v) != "3": // version 3 is 4 without references
 		db.Close()
 		return nil, fmt.Errorf("index %s has format %q, this kansa writes %q: rebuild it with kansa reindex", dir, v, FormatVersion)
 	}
@@ -434,6 +447,7 @@ func (x *Index) Search(ctx context.Context, req Request) (Result, error) {
 	var ek []byte
 	var dec event.Decoder
 	var group []candidate
+	var m member
 	for len(lists) > 0 && len(res.Events) < limit {
 		if err := ctx.Err(); err != nil {
 			return Result{}, err
@@ -455,15 +469,21 @@ func (x *Index) Search(ctx context.Context, req Request) (Result, error) {
 			if err != nil {
 				return Result{}, fmt.Errorf("index: event %d of a posting list: %w", seq, err)
 			}
-			id, err := eventID(v)
+			line, err := x.line(ctx, v, &m)
+			closer.Close()
+			if errors.Is(err, objstore.ErrNotExist) {
+				continue // its file expired by retention
+			}
 			if err != nil {
-				closer.Close()
+				return Result{}, fmt.Errorf("index: event %d: %w", seq, err)
+			}
+			id, err := eventID(line)
+			if err != nil {
 				return Result{}, fmt.Errorf("index: event %d: %w", seq, err)
 			}
 			if !slices.ContainsFunc(group, func(c candidate) bool { return c.id == id }) {
-				group = append(group, candidate{id, bytes.Clone(v)})
+				group = append(group, candidate{id, line})
 			}
-			closer.Close()
 		}
 		slices.SortFunc(group, func(a, b candidate) int { return strings.Compare(b.id, a.id) })
 		for _, c := range group {
@@ -493,6 +513,19 @@ func (x *Index) Search(ctx context.Context, req Request) (Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// line returns the event an e value holds or refers to, a copy the
+// caller may keep.
+func (x *Index) line(ctx context.Context, v []byte, m *member) ([]byte, error) {
+	if len(v) == 0 || v[0] != refTag {
+		return bytes.Clone(v), nil
+	}
+	r, err := parseRef(v)
+	if err != nil {
+		return nil, err
+	}
+	return x.arch.line(ctx, r, m)
 }
 
 // eventID reads the id of a stored line.
@@ -637,7 +670,7 @@ func (quietLogger) Fatalf(format string, args ...any) {
 // as Pebble estimates them.
 func (x *Index) Usage() (map[string]uint64, error) {
 	out := map[string]uint64{}
-	for _, k := range []byte{kindEvent, kindActor, kindTarget, kindRequest, kindTime, kindTenant, kindMeta, kindCount} {
+	for _, k := range []byte{kindEvent, kindActor, kindTarget, kindRequest, kindTime, kindTenant, kindMeta, kindCount, kindFile} {
 		n, err := x.db.EstimateDiskUsage([]byte{k}, []byte{k + 1})
 		if err != nil {
 			return nil, err

@@ -156,6 +156,12 @@ func TestSearchEqualsScan(t *testing.T) {
 		}
 		m.add(part)
 	}
+	randomQueries(t, x, m, lines, 300)
+}
+
+// randomQueries checks n pages of random lookups against the model.
+func randomQueries(t *testing.T, x *Index, m *model, lines [][]byte, n int) {
+	t.Helper()
 	var evs []*event.Event
 	for _, l := range lines {
 		e, _ := event.Decode(l)
@@ -177,7 +183,7 @@ func TestSearchEqualsScan(t *testing.T) {
 		return Key{Kind: Actor, Type: "User", ID: "no-such-actor"}
 	}
 	t0 := evs[0].Time
-	for i := range 300 {
+	for i := range n {
 		req := Request{Limit: 1 + rng.IntN(40)}
 		for range 1 + rng.IntN(3) {
 			req.Keys = append(req.Keys, randKey())

@@ -129,7 +129,7 @@ func Open(cfg config.Config, log *slog.Logger) (*Node, error) {
 	}
 	store := n.Store
 	acfg := archive.Config{Prefix: cfg.Archive.Prefix, ErrorPrefix: cfg.Archive.ErrorPrefix,
-		TimeZone: cfg.Archive.TimeZone, GzipLevel: cfg.Archive.GzipLevel,
+		TimeZone: cfg.Archive.TimeZone, GzipLevel: cfg.Archive.GzipLevel, MemberBytes: int(cfg.Archive.MemberBytes),
 		Parquet: cfg.Archive.Parquet(), ParquetPrefix: cfg.Archive.ParquetPrefix}
 	n.Archive, err = archive.NewWriter(acfg, store, n.WriterID)
 	if err != nil {
@@ -145,7 +145,7 @@ func Open(cfg config.Config, log *slog.Logger) (*Node, error) {
 		return nil, err
 	}
 	if cfg.Index.Enabled {
-		if n.Index, err = index.Open(cfg.Index.Location(dir), index.Options{CacheBytes: int64(cfg.Index.CacheBytes)}); err != nil {
+		if n.Index, err = index.Open(cfg.Index.Location(dir), index.Options{CacheBytes: int64(cfg.Index.CacheBytes), Archive: store}); err != nil {
 			return nil, err
 		}
 		n.IndexBatcher, err = batch.New(batch.Config{MaxBytes: int64(cfg.Batch.MaxBytes), MaxInterval: cfg.Index.MaxInterval},
