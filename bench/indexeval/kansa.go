@@ -4,6 +4,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"context"
 	"errors"
@@ -17,8 +18,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	kgzip "github.com/klauspost/compress/gzip"
+
 	"github.com/kansa-audit/kansa/internal/event"
 	"github.com/kansa-audit/kansa/internal/index"
+	"github.com/kansa-audit/kansa/internal/objstore"
 	"github.com/kansa-audit/kansa/internal/synth"
 )
 
@@ -32,6 +36,22 @@ func evalKansa(out io.Writer, g *synth.Generator, o options) error {
 	ctx := context.Background()
 	dir := filepath.Join(o.dir, "index")
 	opts := index.Options{BlockBytes: o.blockSize, CacheBytes: o.cacheBytes, MaxOpenFiles: o.maxOpen}
+	var archiveBytes int64
+	if o.build == "ref" {
+		adir := filepath.Join(o.dir, "members")
+		store, err := objstore.NewDir(adir)
+		if err != nil {
+			return err
+		}
+		opts.Archive = store
+		opts.LineCacheBytes = o.cacheBytes
+		if !o.reuse {
+			if err := writeMemberArchive(out, g, o, adir); err != nil {
+				return err
+			}
+		}
+		archiveBytes = dirSize(adir)
+	}
 	if !o.reuse {
 		if err := buildKansa(out, g, o, dir, opts); err != nil {
 			return err
@@ -47,10 +67,14 @@ func evalKansa(out io.Writer, g *synth.Generator, o options) error {
 		return err
 	}
 	fmt.Fprintf(out, "index: %.1f bytes/event on disk;", float64(dirSize(dir))/float64(o.n))
-	for _, k := range []string{"e", "a", "t", "r", "T", "c"} {
+	for _, k := range []string{"e", "a", "t", "r", "T", "c", "f"} {
 		fmt.Fprintf(out, " %s %.1f", k, float64(u[k])/float64(o.n))
 	}
 	fmt.Fprintln(out)
+	if archiveBytes > 0 {
+		fmt.Fprintf(out, "archive %.1f + index %.1f = %.1f bytes/event\n", float64(archiveBytes)/float64(o.n),
+			float64(dirSize(dir))/float64(o.n), float64(archiveBytes+dirSize(dir))/float64(o.n))
+	}
 
 	lookup := func(x *index.Index) func(k synth.Key) (int, error) {
 		return func(k synth.Key) (int, error) {
@@ -193,6 +217,28 @@ func buildKansa(out io.Writer, g *synth.Generator, o options, dir string, opts i
 		built := time.Since(start)
 		fmt.Fprintf(out, "kansa index: bulk-built %d events in %s (%.0f events/s, the synthetic generator sharing the cores)\n",
 			o.n, built.Round(time.Millisecond), float64(o.n)/built.Seconds())
+	case "ref":
+		b, err := index.NewBuilder(dir, opts, index.BuildOptions{})
+		if err != nil {
+			return err
+		}
+		var gz []byte
+		for k := range g.Chunks() {
+			key := memberFile(k)
+			if gz, err = objstore.GetAppend(context.Background(), opts.Archive, key, gz[:0]); err == nil {
+				err = b.AddFile(key, gz)
+			}
+			if err != nil {
+				b.Abort()
+				return err
+			}
+		}
+		if err := b.Finish(context.Background()); err != nil {
+			return err
+		}
+		built := time.Since(start)
+		fmt.Fprintf(out, "kansa index: built from the archive %d events in %s (%.0f events/s; %d by reference)\n",
+			o.n, built.Round(time.Millisecond), float64(o.n)/built.Seconds(), b.ByReference())
 	case "add":
 		x, err := index.Open(dir, opts)
 		if err != nil {
@@ -263,6 +309,56 @@ func ingest(x *index.Index, g *synth.Generator, rate int, stop <-chan struct{}, 
 			added.Add(uint64(n))
 		}
 	}
+}
+
+func memberFile(k int) string { return fmt.Sprintf("chunk-%06d.ndjson.gz", k) }
+
+// writeMemberArchive writes the workload as gzip NDJSON files of one chunk
+// each, in members of -member-bytes at gzip level 1, as the archive writes
+// them with archive.member_bytes.
+func writeMemberArchive(out io.Writer, g *synth.Generator, o options, dir string) error {
+	t0 := time.Now()
+	var mu sync.Mutex
+	var werr error
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for k := range g.Chunks() {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			var file, seg bytes.Buffer
+			zw, _ := kgzip.NewWriterLevel(&file, kgzip.BestSpeed)
+			flush := func() {
+				if seg.Len() > 0 {
+					zw.Reset(&file)
+					zw.Write(seg.Bytes())
+					zw.Close()
+					seg.Reset()
+				}
+			}
+			for _, l := range g.Chunk(nil, k) {
+				if seg.Len() > 0 && seg.Len()+len(l)+1 > o.member {
+					flush()
+				}
+				seg.Write(l)
+				seg.WriteByte('\n')
+			}
+			flush()
+			err := os.WriteFile(filepath.Join(dir, memberFile(k)), file.Bytes(), 0o644)
+			if err != nil {
+				mu.Lock()
+				werr = errors.Join(werr, err)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if werr != nil {
+		return werr
+	}
+	fmt.Fprintf(out, "archive of %d-byte gzip members: wrote %d events in %s, %.1f bytes/event\n", o.member, o.n,
+		time.Since(t0).Round(time.Millisecond), float64(dirSize(dir))/float64(o.n))
+	return nil
 }
 
 // dropCaches writes the page cache's dirty pages and drops it.

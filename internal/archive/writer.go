@@ -88,6 +88,7 @@ type Writer struct {
 	// each file holds one tenant's events and says which.
 	tenantFiles, parquetTenant bool
 	chain                      Chain      // nil: no log entries
+	placed                     func(context.Context, []Placement)
 	mu                         sync.Mutex // Write and Expire, one at a time
 }
 
@@ -149,6 +150,18 @@ type Batch struct {
 	First, Last uint64
 	Closed      time.Time
 	Entries     []record.Entry // events and rejects, in WAL order
+	// Index is the WAL index of each entry, when known (the batch stage
+	// sets it): Placed reports events by it.
+	Index []uint64
+}
+
+// A Placement says where the archive put one event: the gzip member of an
+// NDJSON file that holds it, and its line in the member (0 for the first).
+type Placement struct {
+	Index     uint64 // the event's WAL index
+	Key       string // the file's object key
+	Off, Size int64  // the member's bytes in the file
+	Line      int
 }
 
 // Manifest describes one written batch. Its JSON form is versioned.
@@ -198,6 +211,7 @@ type fileBuf struct {
 	tenant   string
 	segs     [][]byte      // uncompressed lines, cut into segments of about segmentSize
 	segLines []int         // how many lines each segment holds
+	idx      []uint64      // the WAL index of each line, when placements are reported
 	members  [][]byte      // segs compressed, one gzip member each
 	leaves   []merkle.Hash // the leaf hash of each line, filled segment by segment
 	n        int
@@ -352,6 +366,9 @@ func (w *Writer) Write(ctx context.Context, b *Batch) (*Manifest, error) {
 		f.min, f.max = min(f.min, e.Time), max(f.max, e.Time)
 		f.n++
 		f.add(e.Body)
+		if w.placed != nil && len(b.Index) == len(b.Entries) && kind == "events" {
+			f.idx = append(f.idx, b.Index[i])
+		}
 	}
 	keys := make([]string, 0, len(files))
 	for k := range files {
@@ -368,6 +385,10 @@ func (w *Writer) Write(ctx context.Context, b *Batch) (*Manifest, error) {
 		parquet = w.startParquet(b)
 	}
 	err := w.compress(ordered)
+	var placed []Placement
+	if w.placed != nil && err == nil {
+		placed = placements(keys, ordered)
+	}
 	objs := make([]object, len(keys))
 	for i, k := range keys {
 		objs[i] = object{k, slices.Concat(ordered[i].members...)}
@@ -438,7 +459,36 @@ func (w *Writer) Write(ctx context.Context, b *Batch) (*Manifest, error) {
 			return nil, err
 		}
 	}
+	if len(placed) > 0 {
+		w.placed(ctx, placed)
+	}
 	return m, nil
+}
+
+// OnPlaced has fn told, after each batch is archived, where each of its
+// events went (by WAL index; batches without WAL indexes are not
+// reported). fn runs on Write's goroutine, before Write returns; it is set
+// before the first Write.
+func (w *Writer) OnPlaced(fn func(context.Context, []Placement)) { w.placed = fn }
+
+// placements lists where the lines of files went, member by member.
+func placements(keys []string, files []*fileBuf) []Placement {
+	var out []Placement
+	for i, f := range files {
+		if len(f.idx) != f.n {
+			continue
+		}
+		var off int64
+		line := 0
+		for j, mem := range f.members {
+			for k := range f.segLines[j] {
+				out = append(out, Placement{Index: f.idx[line], Key: keys[i], Off: off, Size: int64(len(mem)), Line: k})
+				line++
+			}
+			off += int64(len(mem))
+		}
+	}
+	return out
 }
 
 // loggedBefore answers a batch the logs already passed (the sink's

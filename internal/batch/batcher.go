@@ -171,6 +171,7 @@ func (b *Batcher) Stop() { b.stopMu.Do(func() { close(b.stop) }) }
 type pending struct {
 	first, last uint64   // WAL range; first is fixed when the batch starts
 	recs        [][]byte // event and reject records, aliasing buf
+	idx         []uint64 // the WAL index of each record
 	bytes       int64
 	since       time.Time
 	blocks      [][]byte // backing store for recs, in fixed-size blocks
@@ -227,7 +228,7 @@ func (p *pending) copy(rec []byte) []byte {
 // reset empties the batch, keeping a few blocks for the next one.
 func (p *pending) reset() {
 	clear(p.recs)
-	p.recs, p.bytes = p.recs[:0], 0
+	p.recs, p.idx, p.bytes = p.recs[:0], p.idx[:0], 0
 	const keep = 16
 	for i := range p.blocks {
 		if i >= keep || cap(p.blocks[i]) > blockSize {
@@ -375,6 +376,7 @@ func (b *Batcher) Run(ctx context.Context) (err error) {
 				p.since = b.now()
 			}
 			p.recs = append(p.recs, p.copy(rec))
+			p.idx = append(p.idx, idx)
 			p.bytes += int64(len(rec))
 		case record.TypeBatch:
 			// Boundaries are read up front by knownBoundaries.
@@ -455,7 +457,7 @@ func (b *Batcher) cut(ctx context.Context, p *pending, handoff func(record.Batch
 
 // deliver writes the batch until it succeeds, then checkpoints.
 func (b *Batcher) deliver(ctx context.Context, p *pending, bt record.Batch) error {
-	ab := &archive.Batch{First: bt.First, Last: bt.Last, Closed: bt.Closed, Entries: make([]record.Entry, 0, len(p.recs))}
+	ab := &archive.Batch{First: bt.First, Last: bt.Last, Closed: bt.Closed, Entries: make([]record.Entry, 0, len(p.recs)), Index: p.idx}
 	for _, rec := range p.recs {
 		ent, err := record.ParseEntry(rec)
 		if err != nil {

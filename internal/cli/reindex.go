@@ -56,6 +56,7 @@ func runReindex(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 	if err != nil {
 		return err
 	}
+	b.SetNextWAL(archived + 1)
 	done := false
 	defer func() {
 		if !done {

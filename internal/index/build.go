@@ -69,6 +69,7 @@ type Builder struct {
 	refsAt    []int  // where each line's reference ends in refs
 	fileIDs   map[string]uint64
 	byRef     uint64
+	nextWAL   uint64 // SetNextWAL
 	dec       *gunzip.Decoder
 	member    []byte
 	work      chan *buildBatch
@@ -240,6 +241,11 @@ func (b *Builder) dispatch() {
 	b.pending, b.pendingAt, b.refs, b.refsAt = nil, nil, nil, nil
 }
 
+// SetNextWAL says which WAL index the index sink will add first after
+// the build (the archive's checkpoint + 1), so that events added by WAL
+// index after it get seqs after the built ones (Index.AddWAL).
+func (b *Builder) SetNextWAL(i uint64) { b.nextWAL = i }
+
 // ByReference is how many of the events given are kept by reference.
 func (b *Builder) ByReference() uint64 { return b.byRef }
 
@@ -294,6 +300,9 @@ func (b *Builder) Finish(ctx context.Context) error {
 	meta.Set(metaVersion, []byte(FormatVersion), nil)
 	for key, id := range b.fileIDs {
 		meta.Set(fileKey(id), []byte(key), nil)
+	}
+	if b.nextWAL > 0 {
+		meta.Set(metaWAL, walMeta(b.next-b.nextWAL, b.next), nil)
 	}
 	meta.Set(metaNextSeq, binary.BigEndian.AppendUint64(nil, b.next), nil)
 	err := meta.Commit(pebble.Sync)

@@ -11,10 +11,14 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/klauspost/compress/gzip"
 
+	"github.com/kansa-audit/kansa/internal/archive"
+	"github.com/kansa-audit/kansa/internal/event"
 	"github.com/kansa-audit/kansa/internal/objstore"
+	"github.com/kansa-audit/kansa/internal/record"
 	"github.com/kansa-audit/kansa/internal/synth"
 )
 
@@ -243,18 +247,8 @@ func TestBuildByReference(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer x.Close()
-	_, vals := dump(t, x)
-	byRef, whole := 0, 0
-	for _, v := range vals {
-		switch {
-		case len(v) > 0 && v[0] == refTag:
-			byRef++
-		case len(v) > 0 && v[0] == '{':
-			whole++
-		}
-	}
-	if byRef != 5000 || whole != 1000 {
-		t.Fatalf("%d events by reference and %d whole, want 5000 and 1000", byRef, whole)
+	if byRef, whole := eventsStored(t, x); byRef != 5000 || whole != 1000 {
+		t.Fatalf("%d events by reference and %d copies, want 5000 and 1000", byRef, whole)
 	}
 	m := &model{ids: map[string]bool{}}
 	m.add(lines)
@@ -283,4 +277,97 @@ func TestBuildByReference(t *testing.T) {
 	m = &model{ids: map[string]bool{}}
 	m.add(slices.Concat(lines[:1000], lines[2000:]))
 	randomQueries(t, x, m, lines, 100)
+}
+
+func eventsStored(t *testing.T, x *Index) (byRef, copies int) {
+	t.Helper()
+	r, c, err := x.Stored()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int(r), int(c)
+}
+
+// TestRepoint: events added by WAL index become references when the
+// archive's writer reports where it put them; events the index has not
+// added yet keep their copies; lookups equal a scan throughout, and a
+// batch added again overwrites itself.
+func TestRepoint(t *testing.T) {
+	ctx := context.Background()
+	lines := workload(t, 6000)
+	idx := make([]uint64, len(lines))
+	for i := range idx {
+		idx[i] = 10 + 2*uint64(i) // boundary records between them in the WAL
+	}
+	store, err := objstore.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := archive.NewWriter(archive.Config{MemberBytes: archive.MinMemberBytes}, store, "w1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	x, err := Open(dir, Options{BlockBytes: 4 << 10, Archive: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { x.Close() }()
+	repointed := 0
+	w.OnPlaced(func(_ context.Context, ps []archive.Placement) {
+		n, err := x.Repoint(ps)
+		if err != nil {
+			t.Error(err)
+		}
+		repointed += n
+	})
+	archiveBatch := func(from, to int) {
+		t.Helper()
+		b := &archive.Batch{First: idx[from], Last: idx[to-1], Closed: time.Unix(0, 0), Index: idx[from:to]}
+		for _, l := range lines[from:to] {
+			e, err := event.Decode(l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.Entries = append(b.Entries, record.Entry{Type: record.TypeEvent, Time: e.Time.UnixMicro(), Tenant: []byte(e.Tenant), Source: []byte(e.Source), Body: l})
+		}
+		if _, err := w.Write(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := &model{ids: map[string]bool{}}
+	for i := 0; i < 5000; i += 500 {
+		if _, err := x.AddWAL(lines[i:i+500], idx[i:i+500]); err != nil {
+			t.Fatal(err)
+		}
+		m.add(lines[i : i+500])
+	}
+	archiveBatch(0, 2500)
+	archiveBatch(2500, 4000)
+	archiveBatch(4000, 6000) // 5000.. not added yet: they keep their copies
+	if _, err := x.AddWAL(lines[5000:], idx[5000:]); err != nil {
+		t.Fatal(err)
+	}
+	m.add(lines[5000:])
+	if byRef, copies := eventsStored(t, x); repointed != 5000 || byRef != 5000 || copies != 1000 {
+		t.Fatalf("repointed %d; %d by reference, %d copies; want 5000, 5000, 1000", repointed, byRef, copies)
+	}
+	randomQueries(t, x, m, lines, 200)
+
+	// Reopened, the index keeps numbering by WAL index: a batch added
+	// again overwrites its own events.
+	x.Close()
+	if x, err = Open(dir, Options{BlockBytes: 4 << 10, Archive: store}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := x.AddWAL(lines[4500:5500], idx[4500:5500]); err != nil {
+		t.Fatal(err)
+	}
+	if byRef, copies := eventsStored(t, x); byRef != 4500 || copies != 1500 {
+		t.Fatalf("after a batch added again: %d by reference, %d copies; want 4500 and 1500", byRef, copies)
+	}
+	randomQueries(t, x, m, lines, 50)
+	if _, err := x.AddWAL(lines[:1], []uint64{1}); err == nil || !strings.Contains(err.Error(), "older than") {
+		t.Fatalf("a WAL index before the index's first: %v", err)
+	}
 }

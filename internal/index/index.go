@@ -1,6 +1,7 @@
 // Package index is kansa's search index: postings by actor, record,
 // request and time over the events it is given, and the events
-// themselves, in a Pebble database. It answers one page of a lookup,
+// themselves or, once archived in small gzip members, references to them
+// (ref.go), in a Pebble database. It answers one page of a lookup,
 // newest first, in well under a millisecond when its blocks are cached.
 // docs/search-index.md describes the design and the layout of keys.
 //
@@ -48,6 +49,10 @@ const (
 var (
 	metaVersion = []byte("mversion")
 	metaNextSeq = []byte("mnextseq")
+	// metaWAL holds the seq of WAL index 0 and the first seq given by WAL
+	// index (AddWAL): an event's seq is then known from its WAL index,
+	// which is how the archive's placements find it (Repoint).
+	metaWAL = []byte("mwal")
 )
 
 // Options tune the index. The zero value gives the defaults.
@@ -80,6 +85,10 @@ type Index struct {
 	addMu sync.Mutex
 	next  uint64 // the seq the next added event gets
 	arch  *archived
+	// walBase is the seq of WAL index 0, and walFrom the first seq
+	// given by WAL index; hasWAL is false until the first AddWAL.
+	walBase, walFrom uint64
+	hasWAL           bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -171,6 +180,12 @@ func Open(dir string, opts Options) (*Index, error) {
 	if x.next == 0 {
 		x.next = 1
 	}
+	if v, err := x.get(metaWAL); err == nil && len(v) == 16 {
+		x.walBase, x.walFrom, x.hasWAL = binary.BigEndian.Uint64(v), binary.BigEndian.Uint64(v[8:]), true
+	} else if err != nil && !errors.Is(err, pebble.ErrNotFound) {
+		db.Close()
+		return nil, err
+	}
 	return x, nil
 }
 
@@ -211,12 +226,35 @@ func postingPrefix(dst []byte, kind byte, parts ...string) []byte {
 // An event may be added again (a batch redelivered after a crash, an event
 // a producer resent): Add does not look for it, which would cost a read per
 // event, and Search shows one event per id and time instead.
-func (x *Index) Add(lines [][]byte) (int, error) {
+func (x *Index) Add(lines [][]byte) (int, error) { return x.add(lines, nil) }
+
+// AddWAL is Add for events read from the WAL, idx holding each one's WAL
+// index: an event's seq follows from its index, so the archive's
+// placements of the same events find them (Repoint), and a batch added
+// again after a crash overwrites its own keys.
+func (x *Index) AddWAL(lines [][]byte, idx []uint64) (int, error) {
+	if len(idx) != len(lines) {
+		return 0, fmt.Errorf("index: %d events and %d WAL indexes", len(lines), len(idx))
+	}
+	return x.add(lines, idx)
+}
+
+func walMeta(base, from uint64) []byte {
+	return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, base), from)
+}
+
+func (x *Index) add(lines [][]byte, idx []uint64) (int, error) {
 	x.addMu.Lock()
 	defer x.addMu.Unlock()
 	b := x.db.NewBatch()
 	defer b.Close()
 	seq := x.next
+	walBase, walFrom, hasWAL := x.walBase, x.walFrom, x.hasWAL
+	if idx != nil && len(idx) > 0 && !hasWAL {
+		walBase, walFrom, hasWAL = x.next-idx[0], x.next, true
+		b.Set(metaWAL, walMeta(walBase, walFrom), nil)
+	}
+	next := x.next
 	seen := make(map[string]bool, len(lines))
 	var key []byte
 	var dec event.Decoder
@@ -235,6 +273,13 @@ func (x *Index) Add(lines [][]byte) (int, error) {
 			continue
 		}
 		seen[e.ID] = true
+		if idx != nil {
+			// walFrom-walBase is the first WAL index added (the sums wrap
+			// when the WAL is ahead of the seqs).
+			if seq = walBase + idx[i]; idx[i] < walFrom-walBase {
+				return 0, fmt.Errorf("index: WAL index %d is older than the index's WAL history (rebuild the index with kansa reindex)", idx[i])
+			}
+		}
 		var sb [8]byte
 		binary.BigEndian.PutUint64(sb[:], seq)
 		key = append(append(key[:0], kindEvent), sb[:]...)
@@ -250,6 +295,7 @@ func (x *Index) Add(lines [][]byte) (int, error) {
 			b.Set(postingPrefix(key[:0], kindTenant, tenant), nil, nil)
 		}
 		seq++
+		next = max(next, seq)
 		added++
 	}
 	if added == 0 {
@@ -258,11 +304,12 @@ func (x *Index) Add(lines [][]byte) (int, error) {
 	if err := cnt.write(b); err != nil {
 		return 0, err
 	}
-	b.Set(metaNextSeq, binary.BigEndian.AppendUint64(nil, seq), nil)
+	b.Set(metaNextSeq, binary.BigEndian.AppendUint64(nil, next), nil)
 	if err := b.Commit(pebble.Sync); err != nil {
 		return 0, fmt.Errorf("index: %w", err)
 	}
-	x.next = seq
+	x.next = next
+	x.walBase, x.walFrom, x.hasWAL = walBase, walFrom, hasWAL
 	return added, nil
 }
 
@@ -447,7 +494,8 @@ func (x *Index) Search(ctx context.Context, req Request) (Result, error) {
 	var ek []byte
 	var dec event.Decoder
 	var group []candidate
-	var m member
+	m := x.arch.getMember()
+	defer x.arch.putMember(m)
 	for len(lists) > 0 && len(res.Events) < limit {
 		if err := ctx.Err(); err != nil {
 			return Result{}, err
@@ -469,7 +517,7 @@ func (x *Index) Search(ctx context.Context, req Request) (Result, error) {
 			if err != nil {
 				return Result{}, fmt.Errorf("index: event %d of a posting list: %w", seq, err)
 			}
-			line, err := x.line(ctx, v, &m)
+			line, err := x.line(ctx, v, m)
 			closer.Close()
 			if errors.Is(err, objstore.ErrNotExist) {
 				continue // its file expired by retention

@@ -7,10 +7,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
 
+	"github.com/kansa-audit/kansa/internal/archive"
 	"github.com/kansa-audit/kansa/internal/gunzip"
 	"github.com/kansa-audit/kansa/internal/objstore"
 )
@@ -72,12 +74,15 @@ type archived struct {
 
 	mu    sync.Mutex
 	files map[uint64]string
+	ids   map[string]uint64 // files' numbers by key
+	maxID uint64
 	lru   *list.List // of *cachedLine, most recent first
 	lines map[ref]*list.Element
 	bytes int64
 	limit int64
 
 	decoders sync.Pool
+	members  sync.Pool // of *member, for lookups' reuse
 }
 
 type cachedLine struct {
@@ -89,7 +94,7 @@ func newArchived(store objstore.Store, limit int64) *archived {
 	if limit <= 0 {
 		limit = 64 << 20
 	}
-	return &archived{store: store, files: map[uint64]string{}, lru: list.New(), lines: map[ref]*list.Element{}, limit: limit,
+	return &archived{store: store, files: map[uint64]string{}, ids: map[string]uint64{}, lru: list.New(), lines: map[ref]*list.Element{}, limit: limit,
 		decoders: sync.Pool{New: func() any { return gunzip.NewDecoder() }}}
 }
 
@@ -103,18 +108,104 @@ func (a *archived) loadFiles(r pebble.Reader) error {
 	defer a.mu.Unlock()
 	for ok := it.First(); ok; ok = it.Next() {
 		if k := it.Key(); len(k) == 9 {
-			a.files[binary.BigEndian.Uint64(k[1:])] = string(it.Value())
+			id := binary.BigEndian.Uint64(k[1:])
+			a.files[id] = string(it.Value())
+			a.ids[string(it.Value())] = id
+			a.maxID = max(a.maxID, id)
 		}
 	}
 	return it.Close()
 }
 
+// fileID returns key's number, numbering it (and setting its f key in b)
+// if it has none.
+func (a *archived) fileID(key string, b *pebble.Batch) uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	id, ok := a.ids[key]
+	if !ok {
+		a.maxID++
+		id = a.maxID
+		a.ids[key], a.files[id] = id, key
+		b.Set(fileKey(id), []byte(key), nil)
+	}
+	return id
+}
+
+// Repoint replaces the copies of archived events with references to where
+// the archive put them: the archive's writer calls it after each batch
+// (archive.Writer.OnPlaced). Only events added by WAL index (AddWAL) and
+// already added are repointed; the others keep their copies, which are
+// as good, only larger. It returns how many it repointed.
+func (x *Index) Repoint(ps []archive.Placement) (int, error) {
+	x.addMu.Lock()
+	defer x.addMu.Unlock()
+	if !x.hasWAL {
+		return 0, nil
+	}
+	b := x.db.NewBatch()
+	defer b.Close()
+	var ek, v []byte
+	n := 0
+	for _, p := range ps {
+		seq := x.walBase + p.Index
+		if p.Index < x.walFrom-x.walBase || seq >= x.next || p.Size <= 0 || p.Off < 0 || p.Line < 0 {
+			continue
+		}
+		id := x.arch.fileID(p.Key, b)
+		ek = binary.BigEndian.AppendUint64(append(ek[:0], kindEvent), seq)
+		v = appendRef(v[:0], ref{id, uint64(p.Off), uint64(p.Size), uint64(p.Line)})
+		b.Set(ek, v, nil)
+		n++
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	// Not synced: a reference lost in a crash leaves the copy, as good.
+	if err := b.Commit(pebble.NoSync); err != nil {
+		return 0, fmt.Errorf("index: repoint: %w", err)
+	}
+	return n, nil
+}
+
+// Stored counts the events kept by reference and as copies. It reads
+// every event's key: a diagnostic, not for a request's path.
+func (x *Index) Stored() (byRef, copies uint64, err error) {
+	it, err := x.db.NewIter(&pebble.IterOptions{LowerBound: []byte{kindEvent}, UpperBound: []byte{kindEvent + 1}})
+	if err != nil {
+		return 0, 0, err
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		if v := it.Value(); len(v) > 0 && v[0] == refTag {
+			byRef++
+		} else {
+			copies++
+		}
+	}
+	return byRef, copies, it.Close()
+}
+
 // member is the last member a lookup inflated: the lines of one request,
-// or of an actor's busy minute, are often neighbours.
+// or of an actor's busy minute, are often neighbours. Its buffers are
+// reused from lookup to lookup (getMember, putMember).
 type member struct {
 	file, off uint64
-	data      []byte
+	data, gz  []byte
 	ok        bool
+}
+
+func (a *archived) getMember() *member {
+	if m, ok := a.members.Get().(*member); ok {
+		m.ok = false
+		return m
+	}
+	return &member{}
+}
+
+func (a *archived) putMember(m *member) {
+	if cap(m.data) <= 4*MaxRefMember {
+		a.members.Put(m)
+	}
 }
 
 // line returns the line r refers to, from the cache, m, or the archive. A
@@ -137,16 +228,22 @@ func (a *archived) line(ctx context.Context, r ref, m *member) ([]byte, error) {
 		return nil, errors.New("index: the index refers to the archive, and no archive was given to read it from")
 	}
 	if !m.ok || m.file != r.file || m.off != r.off {
-		gz, err := objstore.GetRange(ctx, a.store, key, int64(r.off), int64(r.n), nil)
-		if err != nil {
-			m.ok = false
+		var err error
+		m.ok = false
+		if m.gz, err = objstore.GetRange(ctx, a.store, key, int64(r.off), int64(r.n), m.gz[:0]); err != nil {
 			return nil, err
 		}
+		// A member ends with its inflated size (mod 2^32): room for it
+		// once, not the decoder's guess.
+		if n := len(m.gz); n >= 4 {
+			if size := binary.LittleEndian.Uint32(m.gz[n-4:]); size <= 16*MaxRefMember {
+				m.data = slices.Grow(m.data[:0], int(size))
+			}
+		}
 		d := a.decoders.Get().(*gunzip.Decoder)
-		m.data, err = d.Append(m.data[:0], gz)
+		m.data, err = d.Append(m.data[:0], m.gz)
 		a.decoders.Put(d)
 		if err != nil {
-			m.ok = false
 			return nil, fmt.Errorf("index: %s, member at %d: %w", key, r.off, err)
 		}
 		m.file, m.off, m.ok = r.file, r.off, true

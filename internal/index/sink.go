@@ -12,20 +12,32 @@ import (
 // not indexed (they are not events).
 type Sink struct{ Index *Index }
 
-// Write adds b's events. A batch written again (after a crash between the
-// index's commit and the sink's checkpoint) adds its events again: Search
-// shows each id and time once; the per-day counters count them twice.
+// Write adds b's events, by WAL index when b has them (AddWAL). A batch
+// written again (after a crash between the index's commit and the sink's
+// checkpoint) overwrites its own keys; the per-day counters count its
+// events twice.
 func (s Sink) Write(ctx context.Context, b *archive.Batch) (*archive.Manifest, error) {
 	lines := make([][]byte, 0, len(b.Entries))
+	byWAL := len(b.Index) == len(b.Entries)
+	var idx []uint64
 	for i := range b.Entries {
 		if e := &b.Entries[i]; e.Type == record.TypeEvent {
 			lines = append(lines, e.Body)
+			if byWAL {
+				idx = append(idx, b.Index[i])
+			}
 		}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if _, err := s.Index.Add(lines); err != nil {
+	var err error
+	if byWAL {
+		_, err = s.Index.AddWAL(lines, idx)
+	} else {
+		_, err = s.Index.Add(lines)
+	}
+	if err != nil {
 		return nil, err
 	}
 	return &archive.Manifest{First: b.First, Last: b.Last, Events: len(lines)}, nil

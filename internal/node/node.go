@@ -36,6 +36,14 @@ import (
 // directory.
 const SocketName = "kansa.sock"
 
+// DefaultIndexedMemberBytes is the archive's gzip member size when the
+// index is enabled, the archive is a local directory and
+// archive.member_bytes is not set: small enough that the index keeps
+// references into the archive rather than copies (docs/search-index.md,
+// "Events by reference"). With a bucket the default stays 1 MiB, and the
+// index keeps copies: a reference would cost a ranged GET per lookup.
+const DefaultIndexedMemberBytes = 64 << 10
+
 // Node is an open data directory. Open it, Start it, Shutdown once.
 type Node struct {
 	Config   config.Config
@@ -128,8 +136,12 @@ func Open(cfg config.Config, log *slog.Logger) (*Node, error) {
 		return nil, err
 	}
 	store := n.Store
+	member := int(cfg.Archive.MemberBytes)
+	if member == 0 && cfg.Index.Enabled && cfg.Archive.S3.Bucket == "" {
+		member = DefaultIndexedMemberBytes
+	}
 	acfg := archive.Config{Prefix: cfg.Archive.Prefix, ErrorPrefix: cfg.Archive.ErrorPrefix,
-		TimeZone: cfg.Archive.TimeZone, GzipLevel: cfg.Archive.GzipLevel, MemberBytes: int(cfg.Archive.MemberBytes),
+		TimeZone: cfg.Archive.TimeZone, GzipLevel: cfg.Archive.GzipLevel, MemberBytes: member,
 		Parquet: cfg.Archive.Parquet(), ParquetPrefix: cfg.Archive.ParquetPrefix}
 	n.Archive, err = archive.NewWriter(acfg, store, n.WriterID)
 	if err != nil {
@@ -147,6 +159,15 @@ func Open(cfg config.Config, log *slog.Logger) (*Node, error) {
 	if cfg.Index.Enabled {
 		if n.Index, err = index.Open(cfg.Index.Location(dir), index.Options{CacheBytes: int64(cfg.Index.CacheBytes), Archive: store}); err != nil {
 			return nil, err
+		}
+		if member <= index.MaxRefMember {
+			// Archived events become references in the index.
+			ilog := log.With("stage", "index")
+			n.Archive.OnPlaced(func(ctx context.Context, ps []archive.Placement) {
+				if _, err := n.Index.Repoint(ps); err != nil {
+					ilog.Warn("events archived keep their copies in the index", "err", err)
+				}
+			})
 		}
 		n.IndexBatcher, err = batch.New(batch.Config{MaxBytes: int64(cfg.Batch.MaxBytes), MaxInterval: cfg.Index.MaxInterval},
 			batch.Deps{Name: "index", WAL: n.WAL, Dst: index.Sink{Index: n.Index}, StateDir: filepath.Join(dir, "sinks"), Logger: log.With("stage", "index"), Metrics: n.Metrics,
