@@ -87,7 +87,7 @@ type Writer struct {
 	// tenantFiles and parquetTenant: the templates partition by tenant, so
 	// each file holds one tenant's events and says which.
 	tenantFiles, parquetTenant bool
-	chain                      Chain      // nil: no log entries
+	chain                      Chain // nil: no log entries
 	placed                     func(context.Context, []Placement)
 	mu                         sync.Mutex // Write and Expire, one at a time
 }

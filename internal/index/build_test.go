@@ -252,7 +252,7 @@ func TestBuildByReference(t *testing.T) {
 	}
 	m := &model{ids: map[string]bool{}}
 	m.add(lines)
-	randomQueries(t, x, m, lines, 300)
+	randomQueries(t, x, m, lines, 100)
 
 	// Without the archive, a lookup says what is missing.
 	x.Close()
@@ -276,7 +276,7 @@ func TestBuildByReference(t *testing.T) {
 	defer x.Close()
 	m = &model{ids: map[string]bool{}}
 	m.add(slices.Concat(lines[:1000], lines[2000:]))
-	randomQueries(t, x, m, lines, 100)
+	randomQueries(t, x, m, lines, 40)
 }
 
 func eventsStored(t *testing.T, x *Index) (byRef, copies int) {
@@ -352,7 +352,7 @@ func TestRepoint(t *testing.T) {
 	if byRef, copies := eventsStored(t, x); repointed != 5000 || byRef != 5000 || copies != 1000 {
 		t.Fatalf("repointed %d; %d by reference, %d copies; want 5000, 5000, 1000", repointed, byRef, copies)
 	}
-	randomQueries(t, x, m, lines, 200)
+	randomQueries(t, x, m, lines, 80)
 
 	// Reopened, the index keeps numbering by WAL index: a batch added
 	// again overwrites its own events.
@@ -366,7 +366,7 @@ func TestRepoint(t *testing.T) {
 	if byRef, copies := eventsStored(t, x); byRef != 4500 || copies != 1500 {
 		t.Fatalf("after a batch added again: %d by reference, %d copies; want 4500 and 1500", byRef, copies)
 	}
-	randomQueries(t, x, m, lines, 50)
+	randomQueries(t, x, m, lines, 30)
 	if _, err := x.AddWAL(lines[:1], []uint64{1}); err == nil || !strings.Contains(err.Error(), "older than") {
 		t.Fatalf("a WAL index before the index's first: %v", err)
 	}
