@@ -218,7 +218,7 @@ func buildKansa(out io.Writer, g *synth.Generator, o options, dir string, opts i
 		fmt.Fprintf(out, "kansa index: bulk-built %d events in %s (%.0f events/s, the synthetic generator sharing the cores)\n",
 			o.n, built.Round(time.Millisecond), float64(o.n)/built.Seconds())
 	case "ref":
-		b, err := index.NewBuilder(dir, opts, index.BuildOptions{})
+		b, err := index.NewBuilder(dir, opts, index.BuildOptions{References: true})
 		if err != nil {
 			return err
 		}

@@ -230,15 +230,24 @@ const segmentSize = 1 << 20
 // MinMemberBytes is the smallest Config.MemberBytes.
 const MinMemberBytes = 16 << 10
 
-var segPool = sync.Pool{New: func() any { b := make([]byte, 0, segmentSize); return &b }}
+// segPools hold segment buffers, a pool for each member size.
+var segPools sync.Map // int → *sync.Pool
+
+func segPool(size int) *sync.Pool {
+	if p, ok := segPools.Load(size); ok {
+		return p.(*sync.Pool)
+	}
+	p, _ := segPools.LoadOrStore(size, &sync.Pool{New: func() any { b := make([]byte, 0, size); return &b }})
+	return p.(*sync.Pool)
+}
 
 func (f *fileBuf) add(body []byte) {
 	n := len(f.segs)
-	if n == 0 || len(f.segs[n-1])+len(body)+1 > max(f.member, cap(f.segs[n-1])) ||
-		len(f.segs[n-1]) > 0 && len(f.segs[n-1])+len(body)+1 > f.member {
+	if n == 0 || len(f.segs[n-1]) > 0 && len(f.segs[n-1])+len(body)+1 > f.member ||
+		len(f.segs[n-1])+len(body)+1 > cap(f.segs[n-1]) {
 		var seg []byte
-		if len(body)+1 <= segmentSize {
-			seg = (*segPool.Get().(*[]byte))[:0]
+		if len(body)+1 <= f.member {
+			seg = (*segPool(f.member).Get().(*[]byte))[:0]
 		} else {
 			seg = make([]byte, 0, len(body)+1)
 		}
@@ -303,9 +312,9 @@ func (w *Writer) compress(files []*fileBuf) error {
 	wg.Wait()
 	for _, f := range files {
 		for _, seg := range f.segs {
-			if cap(seg) == segmentSize {
+			if cap(seg) == f.member {
 				seg = seg[:0]
-				segPool.Put(&seg)
+				segPool(f.member).Put(&seg)
 			}
 		}
 		f.segs = nil

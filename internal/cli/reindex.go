@@ -52,7 +52,9 @@ func runReindex(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 	if err := os.RemoveAll(building); err != nil {
 		return err
 	}
-	b, err := index.NewBuilder(building, index.Options{CacheBytes: int64(cfg.Index.CacheBytes)}, index.BuildOptions{})
+	// References into small gzip members, as kansa serve keeps them.
+	b, err := index.NewBuilder(building, index.Options{CacheBytes: int64(cfg.Index.CacheBytes)},
+		index.BuildOptions{References: node.IndexByReference(cfg)})
 	if err != nil {
 		return err
 	}
@@ -76,7 +78,6 @@ func runReindex(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 			if gz, err = objstore.GetAppend(ctx, store, f.Key, gz[:0]); err != nil {
 				return err
 			}
-			// Events of small gzip members are kept by reference.
 			if err := b.AddFile(f.Key, gz); err != nil {
 				return err
 			}

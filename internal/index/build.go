@@ -33,6 +33,9 @@ type BuildOptions struct {
 	// they are sorted and spilled to a run file, shared by the workers;
 	// default 256 MiB.
 	MemoryBytes int
+	// References lets AddFile keep events by reference into the archive
+	// (when their member is small enough); without it AddFile copies them.
+	References bool
 }
 
 // A Builder writes a whole new index much faster than Add does: it writes
@@ -70,6 +73,7 @@ type Builder struct {
 	fileIDs   map[string]uint64
 	byRef     uint64
 	nextWAL   uint64 // SetNextWAL
+	useRefs   bool   // BuildOptions.References
 	dec       *gunzip.Decoder
 	member    []byte
 	work      chan *buildBatch
@@ -128,6 +132,7 @@ func NewBuilder(dir string, opts Options, bo BuildOptions) (*Builder, error) {
 		runs:  map[byte][]string{},
 
 		fileIDs: map[string]uint64{},
+		useRefs: bo.References,
 	}
 	if err := os.MkdirAll(b.tmp, 0o755); err != nil {
 		db.Close()
@@ -180,11 +185,11 @@ func (b *Builder) add(line, ref []byte) {
 }
 
 // AddFile gives the builder the events of one archived gzip NDJSON file,
-// key its object key in the archive and gz its bytes. The lines of each
-// member that inflates to at most MaxRefMember bytes are kept by
-// reference (the file, the member, the line), and read back from
-// Options.Archive by lookups; the lines of larger members are copied into
-// the index, as Add does.
+// key its object key in the archive and gz its bytes. With
+// BuildOptions.References, the lines of each member that inflates to at
+// most MaxRefMember bytes are kept by reference (the file, the member, the
+// line), and read back from Options.Archive by lookups; other lines are
+// copied into the index, as Add does.
 func (b *Builder) AddFile(key string, gz []byte) error {
 	if err := b.failed(); err != nil {
 		return err
@@ -195,7 +200,7 @@ func (b *Builder) AddFile(key string, gz []byte) error {
 	var refBuf []byte
 	var err error
 	b.member, err = b.dec.Members(gz, b.member, func(off, n int, data []byte) error {
-		byRef := len(data) <= MaxRefMember
+		byRef := b.useRefs && len(data) <= MaxRefMember
 		var id uint64
 		if byRef {
 			if id = b.fileIDs[key]; id == 0 {

@@ -224,7 +224,7 @@ func TestBuildByReference(t *testing.T) {
 	lines := workload(t, 6000)
 	store, keys := archiveOf(t, lines, 1000, 37)
 	dir := filepath.Join(t.TempDir(), "built")
-	b, err := NewBuilder(dir, Options{BlockBytes: 4 << 10}, BuildOptions{Workers: 3, MemoryBytes: 96 << 10})
+	b, err := NewBuilder(dir, Options{BlockBytes: 4 << 10}, BuildOptions{Workers: 3, MemoryBytes: 96 << 10, References: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -369,5 +369,8 @@ func TestRepoint(t *testing.T) {
 	randomQueries(t, x, m, lines, 30)
 	if _, err := x.AddWAL(lines[:1], []uint64{1}); err == nil || !strings.Contains(err.Error(), "older than") {
 		t.Fatalf("a WAL index before the index's first: %v", err)
+	}
+	if _, err := x.Add(lines[:1]); err == nil || !strings.Contains(err.Error(), "by WAL index") {
+		t.Fatalf("Add to an index that adds by WAL index: %v", err)
 	}
 }

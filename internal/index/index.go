@@ -250,6 +250,10 @@ func (x *Index) add(lines [][]byte, idx []uint64) (int, error) {
 	defer b.Close()
 	seq := x.next
 	walBase, walFrom, hasWAL := x.walBase, x.walFrom, x.hasWAL
+	if idx == nil && hasWAL {
+		// Its seqs would take those of WAL indexes yet to come.
+		return 0, errors.New("index: this index adds events by WAL index (AddWAL), not in order")
+	}
 	if idx != nil && len(idx) > 0 && !hasWAL {
 		walBase, walFrom, hasWAL = x.next-idx[0], x.next, true
 		b.Set(metaWAL, walMeta(walBase, walFrom), nil)

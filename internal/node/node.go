@@ -44,6 +44,25 @@ const SocketName = "kansa.sock"
 // index keeps copies: a reference would cost a ranged GET per lookup.
 const DefaultIndexedMemberBytes = 64 << 10
 
+// MemberBytes is the archive's gzip member size under cfg (0: the
+// archive's default, 1 MiB).
+func MemberBytes(cfg config.Config) int {
+	if m := int(cfg.Archive.MemberBytes); m != 0 {
+		return m
+	}
+	if cfg.Index.Enabled && cfg.Archive.S3.Bucket == "" {
+		return DefaultIndexedMemberBytes
+	}
+	return 0
+}
+
+// IndexByReference is whether the index keeps references into the
+// archive under cfg rather than copies: when its members are small.
+func IndexByReference(cfg config.Config) bool {
+	m := MemberBytes(cfg)
+	return m != 0 && m <= index.MaxRefMember
+}
+
 // Node is an open data directory. Open it, Start it, Shutdown once.
 type Node struct {
 	Config   config.Config
@@ -136,10 +155,7 @@ func Open(cfg config.Config, log *slog.Logger) (*Node, error) {
 		return nil, err
 	}
 	store := n.Store
-	member := int(cfg.Archive.MemberBytes)
-	if member == 0 && cfg.Index.Enabled && cfg.Archive.S3.Bucket == "" {
-		member = DefaultIndexedMemberBytes
-	}
+	member := MemberBytes(cfg)
 	acfg := archive.Config{Prefix: cfg.Archive.Prefix, ErrorPrefix: cfg.Archive.ErrorPrefix,
 		TimeZone: cfg.Archive.TimeZone, GzipLevel: cfg.Archive.GzipLevel, MemberBytes: member,
 		Parquet: cfg.Archive.Parquet(), ParquetPrefix: cfg.Archive.ParquetPrefix}
@@ -160,7 +176,7 @@ func Open(cfg config.Config, log *slog.Logger) (*Node, error) {
 		if n.Index, err = index.Open(cfg.Index.Location(dir), index.Options{CacheBytes: int64(cfg.Index.CacheBytes), Archive: store}); err != nil {
 			return nil, err
 		}
-		if member <= index.MaxRefMember {
+		if IndexByReference(cfg) {
 			// Archived events become references in the index.
 			ilog := log.With("stage", "index")
 			n.Archive.OnPlaced(func(ctx context.Context, ps []archive.Placement) {
