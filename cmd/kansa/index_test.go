@@ -148,7 +148,7 @@ func TestReindex(t *testing.T) {
 	// serve continues the rebuilt index from the WAL.
 	srv = startServe(t, data, "--config", cfg)
 	postEvents(t, srv.url, "b", 100)
-	waitIndexed(t, srv.url, 500)
+	waitIndexed(t, srv, 500)
 	out, err = run(t, nil, "counts", "--data", data, "--config", cfg, "--by", "actor", "--since", "2024-08-06", "--until", "2024-08-06")
 	if err != nil || !strings.Contains(strings.Join(strings.Fields(string(out)), " "), "2024-08-06 User:0 73 2024-08-06 User:1 72") {
 		t.Fatalf("counts by actor through the server: %s %v", out, err)
@@ -231,7 +231,7 @@ func TestHistory(t *testing.T) {
 
 	// Through the running server (the index is its, behind its socket),
 	// once the index has the events.
-	waitIndexed(t, srv.url, 25)
+	waitIndexed(t, srv, 25)
 	viaServer, _ := runStderr(t, "history", "--data", data, "--config", cfg, "--limit", "10", "Order:17")
 	srv.stop(t)
 
@@ -268,11 +268,11 @@ func TestHistory(t *testing.T) {
 
 // waitIndexed waits until the server's index has counted n events
 // (history and search also read the WAL; counts come from the index only).
-func waitIndexed(t *testing.T, url string, n uint64) {
+func waitIndexed(t *testing.T, srv *server, n uint64) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		resp, err := http.Get(url + "/v1/counts?by=action")
+		resp, err := http.Get(srv.url + "/v1/counts?by=action")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -290,7 +290,8 @@ func waitIndexed(t *testing.T, url string, n uint64) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the index counts %d of %d events", got, n)
+			srv.kill()
+			t.Fatalf("the index counts %d of %d events; the server said:\n%s", got, n, srv.stderr)
 		}
 		time.Sleep(20 * time.Millisecond) // polling the condition, not waiting it out
 	}

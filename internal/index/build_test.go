@@ -370,6 +370,9 @@ func TestRepoint(t *testing.T) {
 	if _, err := x.AddWAL(lines[:1], []uint64{1}); err == nil || !strings.Contains(err.Error(), "older than") {
 		t.Fatalf("a WAL index before the index's first: %v", err)
 	}
+	if n, err := x.AddWAL(nil, nil); n != 0 || err != nil {
+		t.Fatalf("AddWAL of nothing: %d, %v", n, err)
+	}
 	if _, err := x.Add(lines[:1]); err == nil || !strings.Contains(err.Error(), "by WAL index") {
 		t.Fatalf("Add to an index that adds by WAL index: %v", err)
 	}

@@ -244,6 +244,9 @@ func walMeta(base, from uint64) []byte {
 }
 
 func (x *Index) add(lines [][]byte, idx []uint64) (int, error) {
+	if len(lines) == 0 {
+		return 0, nil
+	}
 	x.addMu.Lock()
 	defer x.addMu.Unlock()
 	b := x.db.NewBatch()
