@@ -201,12 +201,22 @@ func evalKansa(out io.Writer, g *synth.Generator, o options) error {
 func buildKansa(out io.Writer, g *synth.Generator, o options, dir string, opts index.Options) error {
 	start := time.Now()
 	switch o.build {
-	case "bulk":
-		b, err := index.NewBuilder(dir, opts, index.BuildOptions{})
+	case "bulk", "ref":
+		b, err := index.NewBuilder(dir, opts, index.BuildOptions{References: o.build == "ref"})
 		if err != nil {
 			return err
 		}
-		err = chunks(g, func(k int, lines [][]byte) error { return b.Add(lines) })
+		if o.build == "bulk" {
+			err = chunks(g, func(k int, lines [][]byte) error { return b.Add(lines) })
+		} else {
+			var gz []byte
+			for k := 0; k < g.Chunks() && err == nil; k++ {
+				key := memberFile(k)
+				if gz, err = objstore.GetAppend(context.Background(), opts.Archive, key, gz[:0]); err == nil {
+					err = b.AddFile(key, gz)
+				}
+			}
+		}
 		if err != nil {
 			b.Abort()
 			return err
@@ -215,30 +225,12 @@ func buildKansa(out io.Writer, g *synth.Generator, o options, dir string, opts i
 			return err
 		}
 		built := time.Since(start)
-		fmt.Fprintf(out, "kansa index: bulk-built %d events in %s (%.0f events/s, the synthetic generator sharing the cores)\n",
-			o.n, built.Round(time.Millisecond), float64(o.n)/built.Seconds())
-	case "ref":
-		b, err := index.NewBuilder(dir, opts, index.BuildOptions{References: true})
-		if err != nil {
-			return err
+		how := "bulk-built"
+		if o.build == "ref" {
+			how = "built from the archive"
 		}
-		var gz []byte
-		for k := range g.Chunks() {
-			key := memberFile(k)
-			if gz, err = objstore.GetAppend(context.Background(), opts.Archive, key, gz[:0]); err == nil {
-				err = b.AddFile(key, gz)
-			}
-			if err != nil {
-				b.Abort()
-				return err
-			}
-		}
-		if err := b.Finish(context.Background()); err != nil {
-			return err
-		}
-		built := time.Since(start)
-		fmt.Fprintf(out, "kansa index: built from the archive %d events in %s (%.0f events/s; %d by reference)\n",
-			o.n, built.Round(time.Millisecond), float64(o.n)/built.Seconds(), b.ByReference())
+		fmt.Fprintf(out, "kansa index: %s %d events in %s (%.0f events/s; %d by reference)\n",
+			how, o.n, built.Round(time.Millisecond), float64(o.n)/built.Seconds(), b.ByReference())
 	case "add":
 		x, err := index.Open(dir, opts)
 		if err != nil {
@@ -318,6 +310,38 @@ func memberFile(k int) string { return fmt.Sprintf("chunk-%06d.ndjson.gz", k) }
 // them with archive.member_bytes.
 func writeMemberArchive(out io.Writer, g *synth.Generator, o options, dir string) error {
 	t0 := time.Now()
+	err := eachChunk(g, func(k int) error {
+		var file, seg bytes.Buffer
+		zw, _ := kgzip.NewWriterLevel(&file, kgzip.BestSpeed)
+		flush := func() {
+			if seg.Len() > 0 {
+				zw.Reset(&file)
+				zw.Write(seg.Bytes())
+				zw.Close()
+				seg.Reset()
+			}
+		}
+		for _, l := range g.Chunk(nil, k) {
+			if seg.Len() > 0 && seg.Len()+len(l)+1 > o.member {
+				flush()
+			}
+			seg.Write(l)
+			seg.WriteByte('\n')
+		}
+		flush()
+		return os.WriteFile(filepath.Join(dir, memberFile(k)), file.Bytes(), 0o644)
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "archive of %d-byte gzip members: wrote %d events in %s, %.1f bytes/event\n", o.member, o.n,
+		time.Since(t0).Round(time.Millisecond), float64(dirSize(dir))/float64(o.n))
+	return nil
+}
+
+// eachChunk calls fn for every chunk of g, one goroutine per core, and
+// joins their errors.
+func eachChunk(g *synth.Generator, fn func(k int) error) error {
 	var mu sync.Mutex
 	var werr error
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
@@ -326,26 +350,7 @@ func writeMemberArchive(out io.Writer, g *synth.Generator, o options, dir string
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			var file, seg bytes.Buffer
-			zw, _ := kgzip.NewWriterLevel(&file, kgzip.BestSpeed)
-			flush := func() {
-				if seg.Len() > 0 {
-					zw.Reset(&file)
-					zw.Write(seg.Bytes())
-					zw.Close()
-					seg.Reset()
-				}
-			}
-			for _, l := range g.Chunk(nil, k) {
-				if seg.Len() > 0 && seg.Len()+len(l)+1 > o.member {
-					flush()
-				}
-				seg.Write(l)
-				seg.WriteByte('\n')
-			}
-			flush()
-			err := os.WriteFile(filepath.Join(dir, memberFile(k)), file.Bytes(), 0o644)
-			if err != nil {
+			if err := fn(k); err != nil {
 				mu.Lock()
 				werr = errors.Join(werr, err)
 				mu.Unlock()
@@ -353,12 +358,7 @@ func writeMemberArchive(out io.Writer, g *synth.Generator, o options, dir string
 		})
 	}
 	wg.Wait()
-	if werr != nil {
-		return werr
-	}
-	fmt.Fprintf(out, "archive of %d-byte gzip members: wrote %d events in %s, %.1f bytes/event\n", o.member, o.n,
-		time.Since(t0).Round(time.Millisecond), float64(dirSize(dir))/float64(o.n))
-	return nil
+	return werr
 }
 
 // dropCaches writes the page cache's dirty pages and drops it.
@@ -382,24 +382,11 @@ func evalArchiveScan(out io.Writer, g *synth.Generator, o options) error {
 			return err
 		}
 		t0 := time.Now()
-		var mu sync.Mutex
-		var werr error
-		sem := make(chan struct{}, runtime.GOMAXPROCS(0))
-		var wg sync.WaitGroup
-		for k := range g.Chunks() {
-			sem <- struct{}{}
-			wg.Go(func() {
-				defer func() { <-sem }()
-				if err := writeGzipChunk(filepath.Join(dir, fmt.Sprintf("%06d.ndjson.gz", k)), g.Chunk(nil, k)); err != nil {
-					mu.Lock()
-					werr = errors.Join(werr, err)
-					mu.Unlock()
-				}
-			})
-		}
-		wg.Wait()
-		if werr != nil {
-			return werr
+		err := eachChunk(g, func(k int) error {
+			return writeGzipChunk(filepath.Join(dir, fmt.Sprintf("%06d.ndjson.gz", k)), g.Chunk(nil, k))
+		})
+		if err != nil {
+			return err
 		}
 		fmt.Fprintf(out, "gzip NDJSON archive: wrote %d events in %s, %.1f bytes/event\n", o.n, time.Since(t0).Round(time.Millisecond),
 			float64(dirSize(dir))/float64(o.n))

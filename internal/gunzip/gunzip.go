@@ -101,14 +101,7 @@ func (d *Decoder) member(dst, src []byte) ([]byte, int, error) {
 		}
 		dst = out[:start]
 	}
-	d.in.Reset(src)
-	var err error
-	if d.zr == nil {
-		d.zr, err = gzip.NewReader(&d.in)
-	} else {
-		err = d.zr.Reset(&d.in)
-	}
-	if err != nil {
+	if err := d.reset(src); err != nil {
 		return dst, 0, err
 	}
 	d.zr.Multistream(false)
@@ -128,17 +121,22 @@ func (d *Decoder) member(dst, src []byte) ([]byte, int, error) {
 	}
 }
 
+// reset points the Go reader at src and reads its first header.
+func (d *Decoder) reset(src []byte) error {
+	d.in.Reset(src)
+	if d.zr == nil {
+		var err error
+		d.zr, err = gzip.NewReader(&d.in)
+		return err
+	}
+	return d.zr.Reset(&d.in)
+}
+
 func (d *Decoder) appendGo(dst, src []byte) ([]byte, error) {
 	if len(src) == 0 {
 		return dst, nil
 	}
-	d.in.Reset(src)
-	var err error
-	if d.zr == nil {
-		d.zr, err = gzip.NewReader(&d.in)
-	} else {
-		err = d.zr.Reset(&d.in)
-	}
+	err := d.reset(src)
 	for err == nil {
 		if len(dst) == cap(dst) {
 			dst = slices.Grow(dst, max(cap(dst), growth))

@@ -109,16 +109,22 @@ func (d *Dir) Delete(ctx context.Context, key string) error {
 	return SyncDir(filepath.Dir(p))
 }
 
-// GetAppend implements Appender.
-func (d *Dir) GetAppend(ctx context.Context, key string, buf []byte) ([]byte, error) {
+// open opens key's file for reading.
+func (d *Dir) open(key string) (*os.File, error) {
 	p, err := d.path(key)
 	if err != nil {
-		return buf, err
+		return nil, err
 	}
 	f, err := os.Open(p)
 	if errors.Is(err, fs.ErrNotExist) {
-		return buf, fmt.Errorf("get %s: %w", key, ErrNotExist)
+		return nil, fmt.Errorf("get %s: %w", key, ErrNotExist)
 	}
+	return f, err
+}
+
+// GetAppend implements Appender.
+func (d *Dir) GetAppend(ctx context.Context, key string, buf []byte) ([]byte, error) {
+	f, err := d.open(key)
 	if err != nil {
 		return buf, err
 	}
@@ -143,14 +149,7 @@ func (d *Dir) GetAppend(ctx context.Context, key string, buf []byte) ([]byte, er
 
 // GetRange implements Ranger with one positioned read.
 func (d *Dir) GetRange(ctx context.Context, key string, off, n int64, buf []byte) ([]byte, error) {
-	p, err := d.path(key)
-	if err != nil {
-		return buf, err
-	}
-	f, err := os.Open(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		return buf, fmt.Errorf("get %s: %w", key, ErrNotExist)
-	}
+	f, err := d.open(key)
 	if err != nil {
 		return buf, err
 	}
