@@ -38,18 +38,30 @@ func evalKansa(out io.Writer, g *synth.Generator, o options) error {
 	opts := index.Options{BlockBytes: o.blockSize, CacheBytes: o.cacheBytes, MaxOpenFiles: o.maxOpen}
 	var archiveBytes int64
 	if o.build == "ref" {
-		adir := filepath.Join(o.dir, "members")
+		// Kept across runs of the same -n and -member-bytes, so that the
+		// builds of two binaries can read one archive.
+		adir := filepath.Join(filepath.Dir(filepath.Clean(o.dir)), fmt.Sprintf("indexeval-archive-%d-%d", o.n, o.member))
+		if _, err := os.Stat(adir); err != nil {
+			// Written aside and renamed, so that a run cut short leaves none.
+			os.RemoveAll(adir + ".tmp")
+			if err := os.MkdirAll(adir+".tmp", 0o755); err != nil {
+				return err
+			}
+			if err := writeMemberArchive(out, g, o, adir+".tmp"); err != nil {
+				return err
+			}
+			if err := os.Rename(adir+".tmp", adir); err != nil {
+				return err
+			}
+		} else {
+			fmt.Fprintf(out, "archive of %d-byte gzip members: reusing %s\n", o.member, adir)
+		}
 		store, err := objstore.NewDir(adir)
 		if err != nil {
 			return err
 		}
 		opts.Archive = store
 		opts.LineCacheBytes = o.cacheBytes
-		if !o.reuse {
-			if err := writeMemberArchive(out, g, o, adir); err != nil {
-				return err
-			}
-		}
 		archiveBytes = dirSize(adir)
 	}
 	if !o.reuse {

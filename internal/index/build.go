@@ -347,14 +347,19 @@ func (b *Builder) Abort() {
 }
 
 // newTable creates a table file for ingestion.
-func (b *Builder) newTable(name string) (*sstable.Writer, string, error) {
+func (b *Builder) newTable(name string, wo sstable.WriterOptions) (*sstable.Writer, string, error) {
 	path := filepath.Join(b.tmp, name)
 	f, err := vfs.Default.Create(path, vfs.WriteCategoryUnspecified)
 	if err != nil {
 		return nil, "", err
 	}
-	return sstable.NewWriter(objstorageprovider.NewFileWritable(f), b.wo), path, nil
+	return sstable.NewWriter(objstorageprovider.NewFileWritable(f), wo), path, nil
 }
+
+// refBlockBytes is the data block size of e tables of references: a
+// lookup reads one block per event, and at 4 bytes a reference a 64 KiB
+// block would hold some 16,000 of them to inflate for one.
+const refBlockBytes = 4 << 10
 
 func (b *Builder) addFile(path string) {
 	b.mu.Lock()
@@ -439,7 +444,11 @@ func (w *buildWorker) loop(work <-chan *buildBatch) {
 }
 
 func (w *buildWorker) batch(bb *buildBatch) error {
-	tw, path, err := w.b.newTable(fmt.Sprintf("e-%016x.sst", bb.seq))
+	wo := w.b.wo
+	if len(bb.rEnd) > 0 {
+		wo.BlockSize = refBlockBytes
+	}
+	tw, path, err := w.b.newTable(fmt.Sprintf("e-%016x.sst", bb.seq), wo)
 	if err != nil {
 		return err
 	}
@@ -659,7 +668,7 @@ func (b *Builder) mergeKind(ctx context.Context, kind byte) error {
 		if tw == nil {
 			var err error
 			nt++
-			if tw, path, err = b.newTable(fmt.Sprintf("%c-%06d.sst", kind, nt)); err != nil {
+			if tw, path, err = b.newTable(fmt.Sprintf("%c-%06d.sst", kind, nt), b.wo); err != nil {
 				return err
 			}
 		}
