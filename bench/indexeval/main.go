@@ -71,7 +71,7 @@ func run(args []string, out io.Writer) error {
 	fs.IntVar(&o.blockSize, "block-size", 4<<10, "pebble: data block size (kansa: 0 for the index's default)")
 	fs.Int64Var(&o.cacheBytes, "cache", 0, "kansa: block cache bytes (0: the index's default)")
 	fs.IntVar(&o.maxOpen, "max-open-files", 0, "kansa: tables kept open (0: the index's default)")
-	fs.StringVar(&o.build, "build", "bulk", "kansa: bulk (index.Builder, as kansa reindex), add (Index.Add in chunks, as the index sink), or ref (the workload written as an archive of gzip members of -member-bytes, then index.Builder.AddFile over it, as kansa reindex: events kept by reference)")
+	fs.StringVar(&o.build, "build", "bulk", "kansa: bulk (index.Builder, as kansa reindex), add (Index.Add in chunks, as the index sink), or ref (the workload written as an archive of gzip members of -member-bytes, beside -dir in indexeval-archive-N-BYTES and kept for the next run, then index.Builder.AddFile over it, as kansa reindex: events kept by reference)")
 	fs.IntVar(&o.member, "member-bytes", 64<<10, "kansa -build ref: NDJSON bytes per gzip member of the archive")
 	fs.BoolVar(&o.reuse, "reuse", false, "kansa: keep -dir and query the index (and archive) built by an earlier run with the same -n")
 	fs.IntVar(&o.cold, "cold", 100, "kansa: lookups of each kind after dropping the page cache (needs root; 0: none)")
