@@ -208,14 +208,14 @@ func (a *archived) putMember(m *member) {
 	}
 }
 
-// line returns the line r refers to, from the cache, m, or the archive. A
-// file that is gone (expired by retention) is reported as
-// objstore.ErrNotExist.
+// line returns the line r refers to, from the cache, m, or the archive,
+// as a copy the caller may keep (and change: decoding may). A file that is
+// gone (expired by retention) is reported as objstore.ErrNotExist.
 func (a *archived) line(ctx context.Context, r ref, m *member) ([]byte, error) {
 	a.mu.Lock()
 	if el, ok := a.lines[r]; ok {
 		a.lru.MoveToFront(el)
-		line := el.Value.(*cachedLine).line
+		line := bytes.Clone(el.Value.(*cachedLine).line)
 		a.mu.Unlock()
 		return line, nil
 	}
@@ -266,7 +266,7 @@ func (a *archived) line(ctx context.Context, r ref, m *member) ([]byte, error) {
 	line := bytes.Clone(data)
 	a.mu.Lock()
 	if _, ok := a.lines[r]; !ok {
-		a.lines[r] = a.lru.PushFront(&cachedLine{r, line})
+		a.lines[r] = a.lru.PushFront(&cachedLine{r, bytes.Clone(line)})
 		a.bytes += int64(len(line)) + cachedLineOverhead
 		for a.bytes > a.limit {
 			el := a.lru.Back()
