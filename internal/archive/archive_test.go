@@ -207,15 +207,17 @@ func BenchmarkWrite(b *testing.B) {
 // TestLargeFileIsOneGzipStream: a batch bigger than one segment becomes a
 // file of several gzip members that the standard library, kansa's reader and
 // gzip(1) all read as one stream of every line, in order.
-func TestLargeFileIsOneGzipStream(t *testing.T) {
+// writeOneFile writes a batch of one tenant's events, {"id":i,"pad":pad(i)},
+// until their lines reach size bytes, and returns the lines, the manifest
+// and the one file's bytes.
+func writeOneFile(t *testing.T, w *Writer, size int, pad func(i int) string) (*bytes.Buffer, *Manifest, []byte) {
+	t.Helper()
 	ctx := context.Background()
-	store, _ := objstore.NewDir(t.TempDir())
-	w, _ := NewWriter(Config{}, store, "w1")
 	tm := time.Date(2024, 8, 6, 0, 0, 0, 0, time.UTC)
 	var want bytes.Buffer
 	b := &Batch{First: 1, Closed: tm}
-	for i := 0; want.Len() < 3*segmentSize+1234; i++ {
-		body := fmt.Sprintf(`{"id":"%d","pad":"%s"}`, i, strings.Repeat("x", i%500))
+	for i := 0; want.Len() < size; i++ {
+		body := fmt.Sprintf(`{"id":"%d","pad":"%s"}`, i, pad(i))
 		want.WriteString(body + "\n")
 		b.Entries = append(b.Entries, entry(record.TypeEvent, tm, "acme", body))
 	}
@@ -224,7 +226,18 @@ func TestLargeFileIsOneGzipStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, _ := store.Get(ctx, m.Files[0].Key)
+	data, err := w.Store().Get(ctx, m.Files[0].Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &want, m, data
+}
+
+func TestLargeFileIsOneGzipStream(t *testing.T) {
+	ctx := context.Background()
+	store, _ := objstore.NewDir(t.TempDir())
+	w, _ := NewWriter(Config{}, store, "w1")
+	want, m, data := writeOneFile(t, w, 3*MaxMemberBytes+1234, func(i int) string { return strings.Repeat("x", i%500) })
 	zr, err := stdgzip.NewReader(bytes.NewReader(data))
 	if err != nil {
 		t.Fatal(err)
@@ -252,7 +265,6 @@ func TestLargeFileIsOneGzipStream(t *testing.T) {
 // TestMemberBytes: with Config.MemberBytes, each member holds whole lines
 // and at most that many bytes of them (a line longer than that alone).
 func TestMemberBytes(t *testing.T) {
-	ctx := context.Background()
 	store, _ := objstore.NewDir(t.TempDir())
 	if _, err := NewWriter(Config{MemberBytes: 1000}, store, "w1"); err == nil || !strings.Contains(err.Error(), "archive.member_bytes") {
 		t.Fatalf("MemberBytes 1000: %v", err)
@@ -262,24 +274,12 @@ func TestMemberBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tm := time.Date(2024, 8, 6, 0, 0, 0, 0, time.UTC)
-	var want bytes.Buffer
-	b := &Batch{First: 1, Closed: tm}
-	for i := 0; want.Len() < 300<<10; i++ {
-		pad := strings.Repeat("x", i%900)
+	want, _, data := writeOneFile(t, w, 300<<10, func(i int) string {
 		if i == 100 {
-			pad = strings.Repeat("y", member+10) // longer than a member
+			return strings.Repeat("y", member+10) // longer than a member
 		}
-		body := fmt.Sprintf(`{"id":"%d","pad":"%s"}`, i, pad)
-		want.WriteString(body + "\n")
-		b.Entries = append(b.Entries, entry(record.TypeEvent, tm, "acme", body))
-	}
-	b.Last = uint64(len(b.Entries))
-	m, err := w.Write(ctx, b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, _ := store.Get(ctx, m.Files[0].Key)
+		return strings.Repeat("x", i%900)
+	})
 	var got bytes.Buffer
 	members, long := 0, 0
 	if _, err := gunzip.NewDecoder().Members(data, nil, func(off, n int, plain []byte) error {

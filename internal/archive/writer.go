@@ -48,11 +48,11 @@ type Config struct {
 	TimeZone string `yaml:"time_zone"`
 	// GzipLevel is 1 (fastest) to 9 (smallest); 0 means 1.
 	GzipLevel int `yaml:"gzip_level"`
-	// MemberBytes is how much NDJSON becomes one gzip member of a file;
-	// default 1 MiB, at least 16 KiB. With 256 KiB or less, an index built
-	// by kansa reindex keeps where each event is instead of a copy
-	// (docs/search-index.md), for about 7 more archive bytes an event at
-	// 64 KiB.
+	// MemberBytes is how much NDJSON becomes one gzip member of a file:
+	// MinMemberBytes to MaxMemberBytes, default MaxMemberBytes. With
+	// 256 KiB or less, the search index keeps where each event is instead
+	// of a copy (docs/search-index.md), for about 7 more archive bytes an
+	// event at 64 KiB (bench/gzmember).
 	MemberBytes int `yaml:"member_bytes"`
 	// Parquet also writes each batch's events as Parquet files
 	// (internal/parquetfile), under ParquetPrefix, for query engines. The
@@ -102,10 +102,10 @@ func NewWriter(cfg Config, store objstore.Store, writerID string) (*Writer, erro
 	}
 	w := &Writer{store: store, writer: writerID, level: cfg.GzipLevel, member: cfg.MemberBytes}
 	if w.member == 0 {
-		w.member = segmentSize
+		w.member = MaxMemberBytes
 	}
-	if w.member < MinMemberBytes || w.member > segmentSize {
-		return nil, fmt.Errorf("archive.member_bytes: %d is not %d..%d", cfg.MemberBytes, MinMemberBytes, segmentSize)
+	if w.member < MinMemberBytes || w.member > MaxMemberBytes {
+		return nil, fmt.Errorf("archive.member_bytes: %d is not %d..%d", cfg.MemberBytes, MinMemberBytes, MaxMemberBytes)
 	}
 	if w.level == 0 {
 		w.level = gzip.BestSpeed
@@ -151,7 +151,7 @@ type Batch struct {
 	Closed      time.Time
 	Entries     []record.Entry // events and rejects, in WAL order
 	// Index is the WAL index of each entry, when known (the batch stage
-	// sets it): Placed reports events by it.
+	// sets it): OnPlaced reports events by it.
 	Index []uint64
 }
 
@@ -209,7 +209,7 @@ type fileBuf struct {
 	member   int // bytes of NDJSON in one member
 	kind     string
 	tenant   string
-	segs     [][]byte      // uncompressed lines, cut into segments of about segmentSize
+	segs     [][]byte      // uncompressed lines, cut into segments of about member bytes
 	segLines []int         // how many lines each segment holds
 	idx      []uint64      // the WAL index of each line, when placements are reported
 	members  [][]byte      // segs compressed, one gzip member each
@@ -218,14 +218,14 @@ type fileBuf struct {
 	min, max int64
 }
 
-// segmentSize is how much uncompressed NDJSON becomes one gzip member by
-// default (Config.MemberBytes), and at most. A
+// MaxMemberBytes is how much uncompressed NDJSON becomes one gzip member
+// by default (Config.MemberBytes), and at most. A
 // file is a concatenation of members (RFC 1952 §2.2 allows it; gzip -d and
 // Go's compress/gzip read it as one stream, see
 // TestLargeFileIsOneGzipStream), so the members of a batch are compressed in
 // parallel, on every core, and the archive keeps pace with ingest. Segments
 // end on line boundaries.
-const segmentSize = 1 << 20
+const MaxMemberBytes = 1 << 20
 
 // MinMemberBytes is the smallest Config.MemberBytes.
 const MinMemberBytes = 16 << 10
@@ -335,6 +335,7 @@ func (w *Writer) Write(ctx context.Context, b *Batch) (*Manifest, error) {
 	var tmin, tmax int64
 	suffix := fmt.Sprintf("kansa-%s-%020d-%020d.ndjson.gz", w.writer, b.First, b.Last)
 	var v Values // tenant and source strings are reused while they repeat
+	report := w.placed != nil && len(b.Index) == len(b.Entries)
 	for i := range b.Entries {
 		e := &b.Entries[i]
 		v.Time = time.UnixMicro(e.Time).In(w.loc)
@@ -375,7 +376,7 @@ func (w *Writer) Write(ctx context.Context, b *Batch) (*Manifest, error) {
 		f.min, f.max = min(f.min, e.Time), max(f.max, e.Time)
 		f.n++
 		f.add(e.Body)
-		if w.placed != nil && len(b.Index) == len(b.Entries) && kind == "events" {
+		if report && kind == "events" {
 			f.idx = append(f.idx, b.Index[i])
 		}
 	}
@@ -395,7 +396,7 @@ func (w *Writer) Write(ctx context.Context, b *Batch) (*Manifest, error) {
 	}
 	err := w.compress(ordered)
 	var placed []Placement
-	if w.placed != nil && err == nil {
+	if report && err == nil {
 		placed = placements(keys, ordered)
 	}
 	objs := make([]object, len(keys))

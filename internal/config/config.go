@@ -393,8 +393,8 @@ func (c *Config) Validate() error {
 			return errors.New("archive.parquet_prefix: must differ from archive.prefix, or a query engine's table would read NDJSON files as Parquet")
 		}
 	}
-	if m := int(c.Archive.MemberBytes); m != 0 && (m < archive.MinMemberBytes || m > 1<<20) {
-		return fmt.Errorf("archive.member_bytes: %d is not %d (16 KiB) to %d (1 MiB)", m, archive.MinMemberBytes, 1<<20)
+	if m := int(c.Archive.MemberBytes); m != 0 && (m < archive.MinMemberBytes || m > archive.MaxMemberBytes) {
+		return fmt.Errorf("archive.member_bytes: %d is not %d (16 KiB) to %d (1 MiB)", m, archive.MinMemberBytes, archive.MaxMemberBytes)
 	}
 	if c.Archive.GzipLevel < 1 || c.Archive.GzipLevel > 9 {
 		return fmt.Errorf("archive.gzip_level: %d is not 1 (fastest) to 9 (smallest)", c.Archive.GzipLevel)

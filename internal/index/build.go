@@ -307,7 +307,7 @@ func (b *Builder) Finish(ctx context.Context) error {
 		meta.Set(fileKey(id), []byte(key), nil)
 	}
 	if b.nextWAL > 0 {
-		meta.Set(metaWAL, walMeta(b.next-b.nextWAL, b.next), nil)
+		meta.Set(metaWAL, walMeta(b.next-b.nextWAL, b.nextWAL), nil)
 	}
 	meta.Set(metaNextSeq, binary.BigEndian.AppendUint64(nil, b.next), nil)
 	err := meta.Commit(pebble.Sync)

@@ -49,9 +49,9 @@ const (
 var (
 	metaVersion = []byte("mversion")
 	metaNextSeq = []byte("mnextseq")
-	// metaWAL holds the seq of WAL index 0 and the first seq given by WAL
-	// index (AddWAL): an event's seq is then known from its WAL index,
-	// which is how the archive's placements find it (Repoint).
+	// metaWAL holds the seq of WAL index 0 (mod 2^64) and the first WAL
+	// index added by (AddWAL): an event's seq is then known from its WAL
+	// index, which is how the archive's placements find it (Repoint).
 	metaWAL = []byte("mwal")
 )
 
@@ -85,10 +85,11 @@ type Index struct {
 	addMu sync.Mutex
 	next  uint64 // the seq the next added event gets
 	arch  *archived
-	// walBase is the seq of WAL index 0, and walFrom the first seq
-	// given by WAL index; hasWAL is false until the first AddWAL.
-	walBase, walFrom uint64
-	hasWAL           bool
+	// walBase is the seq of WAL index 0 (the sum wraps when the WAL is
+	// ahead of the seqs), walFirst the first WAL index added; hasWAL is
+	// false until the first AddWAL.
+	walBase, walFirst uint64
+	hasWAL            bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -181,7 +182,7 @@ func Open(dir string, opts Options) (*Index, error) {
 		x.next = 1
 	}
 	if v, err := x.get(metaWAL); err == nil && len(v) == 16 {
-		x.walBase, x.walFrom, x.hasWAL = binary.BigEndian.Uint64(v), binary.BigEndian.Uint64(v[8:]), true
+		x.walBase, x.walFirst, x.hasWAL = binary.BigEndian.Uint64(v), binary.BigEndian.Uint64(v[8:]), true
 	} else if err != nil && !errors.Is(err, pebble.ErrNotFound) {
 		db.Close()
 		return nil, err
@@ -252,14 +253,14 @@ func (x *Index) add(lines [][]byte, idx []uint64) (int, error) {
 	b := x.db.NewBatch()
 	defer b.Close()
 	seq := x.next
-	walBase, walFrom, hasWAL := x.walBase, x.walFrom, x.hasWAL
+	walBase, walFirst, hasWAL := x.walBase, x.walFirst, x.hasWAL
 	if idx == nil && hasWAL {
 		// Its seqs would take those of WAL indexes yet to come.
 		return 0, errors.New("index: this index adds events by WAL index (AddWAL), not in order")
 	}
-	if idx != nil && len(idx) > 0 && !hasWAL {
-		walBase, walFrom, hasWAL = x.next-idx[0], x.next, true
-		b.Set(metaWAL, walMeta(walBase, walFrom), nil)
+	if len(idx) > 0 && !hasWAL {
+		walBase, walFirst, hasWAL = x.next-idx[0], idx[0], true
+		b.Set(metaWAL, walMeta(walBase, walFirst), nil)
 	}
 	next := x.next
 	seen := make(map[string]bool, len(lines))
@@ -281,9 +282,7 @@ func (x *Index) add(lines [][]byte, idx []uint64) (int, error) {
 		}
 		seen[e.ID] = true
 		if idx != nil {
-			// walFrom-walBase is the first WAL index added (the sums wrap
-			// when the WAL is ahead of the seqs).
-			if seq = walBase + idx[i]; idx[i] < walFrom-walBase {
+			if seq = walBase + idx[i]; idx[i] < walFirst {
 				return 0, fmt.Errorf("index: WAL index %d is older than the index's WAL history (rebuild the index with kansa reindex)", idx[i])
 			}
 		}
@@ -316,7 +315,7 @@ func (x *Index) add(lines [][]byte, idx []uint64) (int, error) {
 		return 0, fmt.Errorf("index: %w", err)
 	}
 	x.next = next
-	x.walBase, x.walFrom, x.hasWAL = walBase, walFrom, hasWAL
+	x.walBase, x.walFirst, x.hasWAL = walBase, walFirst, hasWAL
 	return added, nil
 }
 

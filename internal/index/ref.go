@@ -147,12 +147,16 @@ func (x *Index) Repoint(ps []archive.Placement) (int, error) {
 	defer b.Close()
 	var ek, v []byte
 	n := 0
+	var key string
+	var id uint64
 	for _, p := range ps {
 		seq := x.walBase + p.Index
-		if p.Index < x.walFrom-x.walBase || seq >= x.next || p.Size <= 0 || p.Off < 0 || p.Line < 0 {
+		if p.Index < x.walFirst || seq >= x.next || p.Size <= 0 || p.Off < 0 || p.Line < 0 {
 			continue
 		}
-		id := x.arch.fileID(p.Key, b)
+		if p.Key != key || id == 0 { // a batch's placements come file by file
+			key, id = p.Key, x.arch.fileID(p.Key, b)
+		}
 		ek = binary.BigEndian.AppendUint64(append(ek[:0], kindEvent), seq)
 		v = appendRef(v[:0], ref{id, uint64(p.Off), uint64(p.Size), uint64(p.Line)})
 		b.Set(ek, v, nil)

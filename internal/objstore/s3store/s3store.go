@@ -634,11 +634,7 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	full := s.prefix + key
 	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: &full})
 	if err != nil {
-		var nsk *types.NoSuchKey
-		if errors.As(err, &nsk) || httpStatus(err) == http.StatusNotFound && !isNoSuchBucket(err) {
-			return nil, fmt.Errorf("get %s: %w", key, objstore.ErrNotExist)
-		}
-		return nil, fmt.Errorf("get %s: %w", key, err)
+		return nil, getError("get "+key, err)
 	}
 	defer out.Body.Close()
 	var buf bytes.Buffer
@@ -649,6 +645,16 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 		return nil, fmt.Errorf("get %s: read: %w", key, err)
 	}
 	return buf.Bytes(), nil
+}
+
+// getError says what a GET (what) met: objstore.ErrNotExist for a missing
+// key, the error itself otherwise.
+func getError(what string, err error) error {
+	var nsk *types.NoSuchKey
+	if errors.As(err, &nsk) || httpStatus(err) == http.StatusNotFound && !isNoSuchBucket(err) {
+		return fmt.Errorf("%s: %w", what, objstore.ErrNotExist)
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }
 
 // GetRange implements objstore.Ranger with a ranged GET.
@@ -663,11 +669,7 @@ func (s *Store) GetRange(ctx context.Context, key string, off, n int64, buf []by
 	rng := fmt.Sprintf("bytes=%d-%d", off, off+n-1)
 	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: &full, Range: &rng})
 	if err != nil {
-		var nsk *types.NoSuchKey
-		if errors.As(err, &nsk) || httpStatus(err) == http.StatusNotFound && !isNoSuchBucket(err) {
-			return buf, fmt.Errorf("get %s: %w", key, objstore.ErrNotExist)
-		}
-		return buf, fmt.Errorf("get %s %s: %w", key, rng, err)
+		return buf, getError("get "+key+" "+rng, err)
 	}
 	defer out.Body.Close()
 	start := len(buf)
