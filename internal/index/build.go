@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -377,6 +376,7 @@ type buildWorker struct {
 	tenants map[string]bool
 	dec     event.Decoder
 	key     []byte
+	sort    sortScratch
 }
 
 // run is one kind's postings in a worker's memory, unsorted until spilled.
@@ -532,7 +532,7 @@ func (w *buildWorker) spill() error {
 		if len(r.ents) == 0 {
 			continue
 		}
-		slices.SortFunc(r.ents, func(a, c runEnt) int { return bytes.Compare(r.key(a), r.key(c)) })
+		r.sortEnts(&w.sort)
 		if err := w.writeRun(kind, r); err != nil {
 			return err
 		}

@@ -1,0 +1,115 @@
+package index
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/kansa-audit/kansa/internal/event"
+	"github.com/kansa-audit/kansa/internal/synth"
+)
+
+// TestSortEnts: the word sort orders keys as bytes.Compare does, for keys
+// sharing long prefixes, holding zero bytes, ending where others go on,
+// repeated, and in groups of every size around smallSort.
+func TestSortEnts(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	alphabet := []byte{0, 1, 'a', 'b', 0xff}
+	var s sortScratch
+	for round := range 300 {
+		n := rng.IntN(4 * smallSort)
+		if round%10 == 0 {
+			n = rng.IntN(20000)
+		}
+		prefix := bytes.Repeat([]byte("p"), rng.IntN(20))
+		r := &run{}
+		for range n {
+			k := append([]byte(nil), prefix...)
+			for range rng.IntN(24) {
+				k = append(k, alphabet[rng.IntN(len(alphabet))])
+			}
+			if rng.IntN(4) == 0 { // a long shared middle, as ids' digits are
+				k = append(k, "0000000000000000"[:rng.IntN(16)]...)
+			}
+			r.add(k, []byte{byte(len(k))})
+		}
+		want := make([][]byte, 0, n)
+		for _, e := range r.ents {
+			want = append(want, r.key(e))
+		}
+		slices.SortFunc(want, bytes.Compare)
+		r.sortEnts(&s)
+		for i, e := range r.ents {
+			if !bytes.Equal(r.key(e), want[i]) {
+				t.Fatalf("round %d (%d keys): key %d is %q, want %q", round, n, i, r.key(e), want[i])
+			}
+			if v := r.entry(e)[e.klen]; int(v) != int(e.klen) {
+				t.Fatalf("round %d: key %q lost its value", round, r.key(e))
+			}
+		}
+	}
+}
+
+func TestKeyWord(t *testing.T) {
+	keys := [][]byte{{}, {0}, {0, 0}, {0, 1}, {1}, []byte("abcdefg"), []byte("abcdefg\x00"), []byte("abcdefgh"), []byte("abcdefgh\x00\x00")}
+	for i := 1; i < len(keys); i++ {
+		if keyWord(keys[i-1], 0) >= keyWord(keys[i], 0) && !(len(keys[i-1]) >= 7 && len(keys[i]) > 7) {
+			t.Errorf("keyWord(%q) >= keyWord(%q)", keys[i-1], keys[i])
+		}
+	}
+}
+
+// postingRuns are the runs of postings a worker collects from n events of
+// the synthetic workload.
+func postingRuns(tb testing.TB, n int) map[byte]*run {
+	g := synth.New(synth.Config{Seed: 1, Events: uint64(n)})
+	runs := map[byte]*run{}
+	var dec event.Decoder
+	var key []byte
+	seq := uint64(1)
+	for k := range g.Chunks() {
+		for _, l := range g.Chunk(nil, k) {
+			e, err := dec.Decode(l)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			key = eachPosting(key, e, event.DefaultTenant, seq, func(kind byte, k []byte) {
+				if runs[kind] == nil {
+					runs[kind] = &run{}
+				}
+				runs[kind].add(k, nil)
+			})
+			seq++
+		}
+	}
+	return runs
+}
+
+// BenchmarkSortPostings: sorting a spill's postings, by words and, for
+// comparison, with slices.SortFunc and bytes.Compare as the build did.
+func BenchmarkSortPostings(b *testing.B) {
+	runs := postingRuns(b, 4*synth.ChunkSize)
+	total := 0
+	orig := map[byte][]runEnt{}
+	for kind, r := range runs {
+		orig[kind] = slices.Clone(r.ents)
+		total += len(r.ents)
+	}
+	for _, how := range []string{"words", "compare"} {
+		b.Run(how, func(b *testing.B) {
+			var s sortScratch
+			for b.Loop() {
+				for kind, r := range runs {
+					copy(r.ents, orig[kind])
+					if how == "words" {
+						r.sortEnts(&s)
+					} else {
+						slices.SortFunc(r.ents, func(a, c runEnt) int { return bytes.Compare(r.key(a), r.key(c)) })
+					}
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*total), "ns/posting")
+		})
+	}
+}
