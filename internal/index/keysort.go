@@ -3,8 +3,8 @@ package index
 import (
 	"bytes"
 	"cmp"
-	"slices"
 	"encoding/binary"
+	"slices"
 )
 
 // Sorting a run's entries by key is the largest cost of a build, and most
