@@ -9,9 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -487,7 +489,8 @@ func (w *buildWorker) batch(bb *buildBatch) error {
 		w.key = eachPosting(w.key, e, tenant, seq, w.posting)
 		w.counts.add(tenant, e)
 		if !w.tenants[tenant] {
-			w.tenants[tenant] = true
+			// tenant points into the batch, which is reused.
+			w.tenants[strings.Clone(tenant)] = true
 			w.posting(kindTenant, postingPrefix(w.key[:0], kindTenant, tenant))
 		}
 	}
@@ -765,7 +768,13 @@ func (r *runReader) next() (bool, error) {
 // commonPrefix is how many leading bytes a and b share.
 func commonPrefix(a, b []byte) int {
 	n := min(len(a), len(b))
-	for i := range n {
+	i := 0
+	for ; i+8 <= n; i += 8 {
+		if x := binary.LittleEndian.Uint64(a[i:]) ^ binary.LittleEndian.Uint64(b[i:]); x != 0 {
+			return i + bits.TrailingZeros64(x)/8
+		}
+	}
+	for ; i < n; i++ {
 		if a[i] != b[i] {
 			return i
 		}

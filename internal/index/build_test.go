@@ -72,6 +72,11 @@ func TestBuildEqualsAdd(t *testing.T) {
 	if len(b.runs[kindActor]) < 2 || len(b.files) < 10 {
 		t.Fatalf("runs %d, e tables %d: the test should force several of each", len(b.runs[kindActor]), len(b.files))
 	}
+	for _, w := range b.workers { // tenants are kept as copies: the batches they came from are reused
+		if len(w.tenants) > 2 {
+			t.Fatalf("a worker holds %d tenants, the workload has 2", len(w.tenants))
+		}
+	}
 	if err := b.Finish(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -121,8 +121,9 @@ type tenantDay struct {
 
 // dayCounts numbers each dimension's values; the counts are in n.
 type dayCounts struct {
-	at [len(allDims)]map[string]int32
-	n  []uint64
+	tenant string // the map's copy: the caller's may point into a buffer it reuses
+	at     [len(allDims)]map[string]int32
+	n      []uint64
 }
 
 func (c *counts) add(tenant string, e *event.Event) {
@@ -137,10 +138,10 @@ func (c *counts) add(tenant string, e *event.Event) {
 			if c.days == nil {
 				c.days = map[tenantDay]*dayCounts{}
 			}
-			k.tenant = strings.Clone(k.tenant)
-			c.days[k] = d
+			d.tenant = strings.Clone(k.tenant)
+			c.days[tenantDay{d.tenant, k.day}] = d
 		}
-		c.last, c.lastKey = d, k
+		c.last, c.lastKey = d, tenantDay{d.tenant, k.day}
 	}
 	for i, dim := range allDims {
 		c.scratch = appendDimValue(c.scratch[:0], dim, e)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/kansa-audit/kansa/internal/event"
 	"github.com/kansa-audit/kansa/internal/synth"
@@ -431,4 +432,31 @@ func wantDimValue(d Dim, e *event.Event) string {
 		return e.Outcome
 	}
 	return ""
+}
+
+// TestCountsKeepTheirTenant: counts are given tenants that point into a
+// batch the builder reuses; a tenant's bytes changing under them must not
+// move another tenant's events to it.
+func TestCountsKeepTheirTenant(t *testing.T) {
+	var c counts
+	buf := []byte("aa")
+	at := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	e := &event.Event{Time: at, Action: "update"}
+	c.add("aa", e)
+	c.add("bb", e)
+	c.add(unsafe.String(&buf[0], len(buf)), e) // found, and remembered as the last
+	copy(buf, "bb")                             // the batch is reused
+	c.add("bb", e)
+	got := map[string]uint64{}
+	c.each(func(key []byte, n uint64) error {
+		if want := countKey(nil, "bb", epochDay(at), ByAction, "update"); bytes.Equal(key, want) {
+			got["bb"] = n
+		} else if want := countKey(nil, "aa", epochDay(at), ByAction, "update"); bytes.Equal(key, want) {
+			got["aa"] = n
+		}
+		return nil
+	})
+	if got["aa"] != 2 || got["bb"] != 2 {
+		t.Fatalf("counts by action: %v, want aa 2 and bb 2", got)
+	}
 }

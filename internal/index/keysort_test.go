@@ -113,3 +113,24 @@ func BenchmarkSortPostings(b *testing.B) {
 		})
 	}
 }
+
+func TestCommonPrefix(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 2000 {
+		a := make([]byte, rng.IntN(40))
+		for i := range a {
+			a[i] = byte(rng.IntN(3))
+		}
+		b := append([]byte(nil), a[:rng.IntN(len(a)+1)]...)
+		for range rng.IntN(20) {
+			b = append(b, byte(rng.IntN(3)))
+		}
+		want := 0
+		for want < min(len(a), len(b)) && a[want] == b[want] {
+			want++
+		}
+		if got := commonPrefix(a, b); got != want {
+			t.Fatalf("commonPrefix(%v, %v) = %d, want %d", a, b, got, want)
+		}
+	}
+}
