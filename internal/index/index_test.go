@@ -445,7 +445,7 @@ func TestCountsKeepTheirTenant(t *testing.T) {
 	c.add("aa", e)
 	c.add("bb", e)
 	c.add(unsafe.String(&buf[0], len(buf)), e) // found, and remembered as the last
-	copy(buf, "bb")                             // the batch is reused
+	copy(buf, "bb")                            // the batch is reused
 	c.add("bb", e)
 	got := map[string]uint64{}
 	c.each(func(key []byte, n uint64) error {
