@@ -279,3 +279,16 @@ func TestDecoderReuses(t *testing.T) {
 		t.Errorf("Decoder.Decode of a stored event: %v allocations, want 0", n)
 	}
 }
+
+// BenchmarkDecoder: a stored event of the synthetic workload, decoded as
+// the index and the pipeline's stages decode them.
+func BenchmarkDecoder(b *testing.B) {
+	line := []byte(`{"schema":"kansa.audit/v1","id":"018d915d-f3a7-768e-b390-794959e03596","time":"2024-02-10T04:54:30.055290Z","action":"delete","actor":{"type":"User","id":"197184"},"target":{"type":"Subscription","id":"175087","table":"subscriptions"},"changes":{"canceled_at":87417},"context":{"host":"web-09.prod.internal","ip":"63.13.92.130","user_agent":"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Safari/129.0.1714.145","request_id":"406e71c1-e05b-4c3a-8715-6ef9844d66bb","endpoint":"GET /products/{id}"},"source":"app:shop","tenant":"default","outcome":"success","received_at":"2024-02-10T04:54:31.604290Z"}`)
+	var d Decoder
+	b.SetBytes(int64(len(line)))
+	for b.Loop() {
+		if _, err := d.Decode(line); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

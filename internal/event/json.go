@@ -209,12 +209,22 @@ func (d *Decoder) Decode(line []byte) (*Event, error) {
 }
 
 func (d decoder) decode(line []byte) (*Event, error) {
-	var buf [24]rawjson.Field
-	fields, err := rawjson.Fields(buf[:0], line)
+	var buf [48]rawjson.Field
+	fields, err := rawjson.FieldsDeep(buf[:0], line, deepField)
 	if err != nil {
 		return nil, err
 	}
 	return d.fromFields(fields)
+}
+
+// deepField picks the members whose objects decode reads in the same scan
+// as the event's top level.
+func deepField(key []byte) bool {
+	switch string(key) {
+	case "actor", "target", "context":
+		return true
+	}
+	return false
 }
 
 // DecodeFields is DecodeAliased for a line whose top-level fields the
@@ -235,8 +245,17 @@ func (d decoder) fromFields(fields []rawjson.Field) (*Event, error) {
 	}
 	var extra []rawjson.Field
 	var offset string
-	for _, f := range fields {
+	for i := 0; i < len(fields); i++ {
+		f := fields[i]
 		v := f.Value
+		var kids []rawjson.Field // f's members, when the scan read them (rawjson.FieldsDeep)
+		if f.Deep {
+			j := i + 1
+			for j < len(fields) && fields[j].Nested {
+				j++
+			}
+			kids, i = fields[i+1:j], j-1
+		}
 		switch string(f.Key) {
 		case "schema":
 			s, err := d.text("schema", v)
@@ -270,11 +289,11 @@ func (d decoder) fromFields(fields []rawjson.Field) (*Event, error) {
 				return nil, err
 			}
 		case "actor":
-			if e.Actor, err = d.decodeActor(v); err != nil {
+			if e.Actor, err = d.decodeActor(v, kids, f.Deep); err != nil {
 				return nil, err
 			}
 		case "target":
-			if e.Target, err = d.decodeTarget(v); err != nil {
+			if e.Target, err = d.decodeTarget(v, kids, f.Deep); err != nil {
 				return nil, err
 			}
 		case "changes":
@@ -282,7 +301,7 @@ func (d decoder) fromFields(fields []rawjson.Field) (*Event, error) {
 				return nil, err
 			}
 		case "context":
-			if err = d.decodeContext(&e.Context, v); err != nil {
+			if err = d.decodeContext(&e.Context, v, kids, f.Deep); err != nil {
 				return nil, err
 			}
 		case "source":
@@ -460,6 +479,15 @@ func object(field string, v []byte) ([]byte, error) {
 	return nil, invalid(field, "must be an object, got %s", rawjson.KindOf(v))
 }
 
+// members is subfields for a value whose members the scan may have read
+// already (deep, with kids).
+func members(dst []rawjson.Field, field string, v []byte, kids []rawjson.Field, deep bool) ([]rawjson.Field, bool, error) {
+	if deep {
+		return kids, true, nil
+	}
+	return subfields(dst, field, v)
+}
+
 func subfields(dst []rawjson.Field, field string, v []byte) ([]rawjson.Field, bool, error) {
 	switch rawjson.KindOf(v) {
 	case rawjson.Null:
@@ -471,9 +499,9 @@ func subfields(dst []rawjson.Field, field string, v []byte) ([]rawjson.Field, bo
 	return nil, false, invalid(field, "must be an object, got %s", rawjson.KindOf(v))
 }
 
-func (d decoder) decodeActor(v []byte) (*Actor, error) {
+func (d decoder) decodeActor(v []byte, kids []rawjson.Field, deep bool) (*Actor, error) {
 	var buf [8]rawjson.Field
-	fs, ok, err := subfields(buf[:0], "actor", v)
+	fs, ok, err := members(buf[:0], "actor", v, kids, deep)
 	if !ok || err != nil {
 		return nil, err
 	}
@@ -502,9 +530,9 @@ func (d decoder) decodeActor(v []byte) (*Actor, error) {
 	return a, nil
 }
 
-func (d decoder) decodeTarget(v []byte) (*Target, error) {
+func (d decoder) decodeTarget(v []byte, kids []rawjson.Field, deep bool) (*Target, error) {
 	var buf [8]rawjson.Field
-	fs, ok, err := subfields(buf[:0], "target", v)
+	fs, ok, err := members(buf[:0], "target", v, kids, deep)
 	if !ok || err != nil {
 		return nil, err
 	}
@@ -535,9 +563,9 @@ func (d decoder) decodeTarget(v []byte) (*Target, error) {
 	return t, nil
 }
 
-func (d decoder) decodeContext(c *Context, v []byte) error {
+func (d decoder) decodeContext(c *Context, v []byte, kids []rawjson.Field, deep bool) error {
 	var buf [8]rawjson.Field
-	fs, _, err := subfields(buf[:0], "context", v)
+	fs, _, err := members(buf[:0], "context", v, kids, deep)
 	if err != nil {
 		return err
 	}

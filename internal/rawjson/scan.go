@@ -72,6 +72,9 @@ type Field struct {
 	Key        []byte
 	Value      []byte
 	KeyEscaped bool // the key contains a backslash escape
+	// FieldsDeep: Deep marks a member whose object value's members follow
+	// it in the slice, each marked Nested.
+	Deep, Nested bool
 }
 
 // Fields validates data as one JSON object (surrounding whitespace allowed)
@@ -93,7 +96,27 @@ func Fields(dst []Field, data []byte) ([]Field, error) {
 		}
 		return dst, ErrNotObject
 	}
-	dst, end, err := objectFields(dst, data, i, 0)
+	dst, end, err := objectFields(dst, data, i, 0, nil)
+	if err != nil {
+		return dst, err
+	}
+	if j := skipWS(data, end); j != len(data) {
+		return dst, &SyntaxError{j, "data after top-level value"}
+	}
+	return dst, nil
+}
+
+// FieldsDeep is Fields that also reads, in the same scan, the members of
+// each top-level member whose value is an object and whose raw key deep
+// reports true: that member is marked Deep (its Value is still the whole
+// object) and its members follow it in dst, marked Nested. One scan reads
+// what Fields and an ObjectFields of each such value would read in two.
+func FieldsDeep(dst []Field, data []byte, deep func(key []byte) bool) ([]Field, error) {
+	i := skipWS(data, 0)
+	if i >= len(data) || data[i] != '{' {
+		return Fields(dst, data)
+	}
+	dst, end, err := objectFields(dst, data, i, 0, deep)
 	if err != nil {
 		return dst, err
 	}
@@ -109,7 +132,7 @@ func ObjectFields(dst []Field, obj []byte) ([]Field, error) {
 	if KindOf(obj) != Object {
 		return dst, ErrNotObject
 	}
-	dst, _, err := objectFields(dst, obj, 0, 0)
+	dst, _, err := objectFields(dst, obj, 0, 0, nil)
 	return dst, err
 }
 
@@ -212,7 +235,7 @@ func Elements(arr []byte, fn func(i int, v []byte) error) error {
 // eachField walks an object already validated by the scanner.
 func eachField(obj []byte, fn func(k []byte, esc bool, v []byte)) error {
 	var buf [16]Field
-	fs, _, err := objectFields(buf[:0], obj, 0, 0)
+	fs, _, err := objectFields(buf[:0], obj, 0, 0, nil)
 	if err != nil {
 		return err
 	}
@@ -222,7 +245,9 @@ func eachField(obj []byte, fn func(k []byte, esc bool, v []byte)) error {
 	return nil
 }
 
-func objectFields(dst []Field, data []byte, i, depth int) ([]Field, int, error) {
+// objectFields appends the members of the object at data[i]; with deep,
+// those of the members it picks too (FieldsDeep).
+func objectFields(dst []Field, data []byte, i, depth int, deep func([]byte) bool) ([]Field, int, error) {
 	// data[i] == '{'
 	i = skipWS(data, i+1)
 	if i < len(data) && data[i] == '}' {
@@ -242,11 +267,23 @@ func objectFields(dst []Field, data []byte, i, depth int) ([]Field, int, error) 
 			return dst, i, &SyntaxError{i, "expected ':' after object key"}
 		}
 		i = skipWS(data, i+1)
-		vend, err := skipValue(data, i, depth+1)
-		if err != nil {
-			return dst, i, err
+		var vend int
+		if deep != nil && i < len(data) && data[i] == '{' && !esc && deep(key) {
+			p := len(dst)
+			dst = append(dst, Field{Key: key, Deep: true})
+			if dst, vend, err = objectFields(dst, data, i, depth+1, nil); err != nil {
+				return dst, i, err
+			}
+			for k := p + 1; k < len(dst); k++ {
+				dst[k].Nested = true
+			}
+			dst[p].Value = data[i:vend]
+		} else {
+			if vend, err = skipValue(data, i, depth+1); err != nil {
+				return dst, i, err
+			}
+			dst = append(dst, Field{Key: key, Value: data[i:vend], KeyEscaped: esc})
 		}
-		dst = append(dst, Field{Key: key, Value: data[i:vend], KeyEscaped: esc})
 		i = skipWS(data, vend)
 		if i >= len(data) {
 			return dst, i, &SyntaxError{i, "unterminated object"}

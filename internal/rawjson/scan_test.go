@@ -182,3 +182,48 @@ func TestAppendOneLine(t *testing.T) {
 		}
 	}
 }
+
+// FuzzFieldsDeep: FieldsDeep gives what Fields gives, and after each
+// member it reads deeply, what ObjectFields gives of its value; it fails
+// exactly where Fields fails.
+func FuzzFieldsDeep(f *testing.F) {
+	for _, s := range []string{`{"a":{"b":1,"c":"x"},"d":{"e":{}}}`, `{"a":{}}`, `{"a":[1],"d":{"x":[{"y":2}]}}`, `{"\u0061":{"b":1}}`, `{"a":{"b":}}`, `{"a":{"b":1}`, `{"a":{"b":1}} x`, ` {"d" : { "k" : "v" } } `} {
+		f.Add([]byte(s))
+	}
+	deep := func(k []byte) bool { return len(k) == 1 && (k[0] == 'a' || k[0] == 'd') }
+	f.Fuzz(func(t *testing.T, data []byte) {
+		want, werr := Fields(nil, data)
+		got, gerr := FieldsDeep(nil, data, deep)
+		if (werr != nil) != (gerr != nil) {
+			t.Fatalf("%q: Fields %v, FieldsDeep %v", data, werr, gerr)
+		}
+		if werr != nil {
+			return
+		}
+		var flat []Field
+		for _, w := range want {
+			w2 := w
+			kids, err := []Field(nil), error(nil)
+			if KindOf(w.Value) == Object && !w.KeyEscaped && deep(w.Key) {
+				w2.Deep = true
+				if kids, err = ObjectFields(nil, w.Value); err != nil {
+					t.Fatalf("%q: ObjectFields of %q: %v", data, w.Value, err)
+				}
+			}
+			flat = append(flat, w2)
+			for _, k := range kids {
+				k.Nested = true
+				flat = append(flat, k)
+			}
+		}
+		if len(flat) != len(got) {
+			t.Fatalf("%q: FieldsDeep gave %d fields, want %d", data, len(got), len(flat))
+		}
+		for i := range got {
+			g, w := got[i], flat[i]
+			if string(g.Key) != string(w.Key) || string(g.Value) != string(w.Value) || g.KeyEscaped != w.KeyEscaped || g.Deep != w.Deep || g.Nested != w.Nested {
+				t.Fatalf("%q: field %d is %+v, want %+v", data, i, g, w)
+			}
+		}
+	})
+}
