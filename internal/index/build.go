@@ -3,7 +3,6 @@ package index
 import (
 	"bufio"
 	"bytes"
-	"container/heap"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -613,9 +612,9 @@ func (b *Builder) merge(ctx context.Context) error {
 const tableBytes = 256 << 20
 
 func (b *Builder) mergeKind(ctx context.Context, kind byte) error {
-	var h runHeap
+	var runs []*runReader
 	defer func() {
-		for _, r := range h {
+		for _, r := range runs {
 			r.f.Close()
 		}
 	}()
@@ -624,19 +623,13 @@ func (b *Builder) mergeKind(ctx context.Context, kind byte) error {
 		if err != nil {
 			return err
 		}
-		r := &runReader{f: f, r: bufio.NewReaderSize(f, 1<<20)}
-		ok, err := r.next()
-		if err != nil {
-			f.Close()
-			return fmt.Errorf("index: run %s: %w", path, err)
+		r := &runReader{f: f, path: path, buf: make([]byte, 0, 1<<20)}
+		runs = append(runs, r)
+		if err := r.next(); err != nil {
+			return err
 		}
-		if !ok {
-			f.Close()
-			continue
-		}
-		h = append(h, r)
 	}
-	heap.Init(&h)
+	m := newRunMerger(runs)
 	var tw *sstable.Writer
 	var path string
 	nt := 0
@@ -658,12 +651,13 @@ func (b *Builder) mergeKind(ctx context.Context, kind byte) error {
 	}()
 	var key, val []byte
 	var sum uint64
+	nkeys := 0
 	have := false
 	emit := func() error {
 		if !have {
 			return nil
 		}
-		if tw != nil && tw.Raw().EstimatedSize() >= tableBytes {
+		if tw != nil && nkeys%1024 == 0 && tw.Raw().EstimatedSize() >= tableBytes {
 			if err := finish(); err != nil {
 				return err
 			}
@@ -678,15 +672,19 @@ func (b *Builder) mergeKind(ctx context.Context, kind byte) error {
 		if kind == kindCount {
 			val = binary.BigEndian.AppendUint64(val[:0], sum)
 		}
+		nkeys++
 		return tw.Set(key, val)
 	}
-	for n := 0; len(h) > 0; n++ {
+	for n := 0; ; n++ {
 		if n%(1<<16) == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 		}
-		r := h[0]
+		r := m.min()
+		if r == nil {
+			break
+		}
 		if !have || !bytes.Equal(r.key, key) {
 			if err := emit(); err != nil {
 				return err
@@ -702,16 +700,10 @@ func (b *Builder) mergeKind(ctx context.Context, kind byte) error {
 			}
 			sum += binary.BigEndian.Uint64(r.val)
 		}
-		ok, err := r.next()
-		if err != nil {
+		if err := r.next(); err != nil {
 			return err
 		}
-		if ok {
-			heap.Fix(&h, 0)
-		} else {
-			r.f.Close()
-			heap.Pop(&h)
-		}
+		m.fix()
 	}
 	if err := emit(); err != nil {
 		return err
@@ -725,44 +717,143 @@ func (b *Builder) mergeKind(ctx context.Context, kind byte) error {
 	return nil
 }
 
-// runReader reads a run file's entries in order.
+// runReader reads a run file's entries in order, from a buffer it
+// refills (a bufio.Reader cost a call per varint byte).
 type runReader struct {
 	f        *os.File
-	r        *bufio.Reader
-	buf      []byte
-	key, val []byte
+	path     string
+	buf      []byte // read, buf[pos:] not yet parsed
+	pos      int
+	eof      bool
+	done     bool   // no entry left: key and val are stale
+	kbuf     []byte // the key, whose first bytes the next key may share
+	key, val []byte // the entry read; val is valid until the next call
 }
 
-func (r *runReader) next() (bool, error) {
-	shared, err := binary.ReadUvarint(r.r)
-	if err == io.EOF {
-		return false, nil
+// next reads the next entry, or sets done.
+func (r *runReader) next() error {
+	if err := r.ensure(3 * binary.MaxVarintLen32); err != nil {
+		return err
 	}
-	if err != nil {
-		return false, err
+	if r.pos == len(r.buf) {
+		r.done = true
+		return nil
 	}
-	rest, err := binary.ReadUvarint(r.r)
-	if err != nil {
-		return false, err
+	var hdr [3]uint64
+	p := r.pos
+	for i := range hdr {
+		v, n := binary.Uvarint(r.buf[p:])
+		if n <= 0 {
+			return fmt.Errorf("index: run %s: damaged", r.path)
+		}
+		hdr[i], p = v, p+n
 	}
-	vl, err := binary.ReadUvarint(r.r)
-	if err != nil {
-		return false, err
+	shared, rest, vl := hdr[0], hdr[1], hdr[2]
+	if shared > uint64(len(r.kbuf)) || rest > 1<<16 || vl > 1<<16 {
+		return fmt.Errorf("index: run %s: damaged", r.path)
 	}
-	if shared > uint64(len(r.key)) || rest > 1<<16 || vl > 1<<16 {
-		return false, errors.New("damaged run")
+	r.pos = p
+	n := int(rest + vl)
+	if err := r.ensure(n); err != nil {
+		return err
 	}
-	kl := int(shared + rest)
-	n := kl + int(vl)
-	if cap(r.buf) < n {
-		r.buf = append(r.buf[:cap(r.buf)], make([]byte, n-cap(r.buf))...)
+	if len(r.buf)-r.pos < n {
+		return fmt.Errorf("index: run %s: truncated", r.path)
 	}
-	r.buf = r.buf[:n] // the shared bytes are the key before, already in place
-	if _, err := io.ReadFull(r.r, r.buf[shared:]); err != nil {
-		return false, errors.Join(errors.New("truncated run"), err)
+	r.kbuf = append(r.kbuf[:shared], r.buf[r.pos:r.pos+int(rest)]...)
+	r.key, r.val = r.kbuf, r.buf[r.pos+int(rest):r.pos+n]
+	r.pos += n
+	return nil
+}
+
+// ensure reads until n bytes are unparsed or the file ends.
+func (r *runReader) ensure(n int) error {
+	if len(r.buf)-r.pos >= n || r.eof {
+		return nil
 	}
-	r.key, r.val = r.buf[:kl], r.buf[kl:]
-	return true, nil
+	if n > cap(r.buf) {
+		nb := make([]byte, len(r.buf)-r.pos, max(n, 2*cap(r.buf)))
+		copy(nb, r.buf[r.pos:])
+		r.buf = nb
+	} else {
+		r.buf = r.buf[:copy(r.buf[:cap(r.buf)], r.buf[r.pos:])]
+	}
+	r.pos = 0
+	for len(r.buf) < n && !r.eof {
+		m, err := r.f.Read(r.buf[len(r.buf):cap(r.buf)])
+		r.buf = r.buf[:len(r.buf)+m]
+		if err == io.EOF {
+			r.eof = true
+		} else if err != nil {
+			return fmt.Errorf("index: run %s: %w", r.path, err)
+		}
+	}
+	return nil
+}
+
+// runMerger gives the entries of several runs in key order. It is a tree
+// of losers: a new key is compared once per level, where a heap compares
+// twice.
+type runMerger struct {
+	runs []*runReader
+	tree []int // tree[0] the run with the least key, tree[i] the loser at node i
+}
+
+func newRunMerger(runs []*runReader) *runMerger {
+	m := &runMerger{runs: runs, tree: make([]int, max(len(runs), 1))}
+	if len(runs) > 0 {
+		m.tree[0] = m.build(1)
+	}
+	return m
+}
+
+// build fills the losers under node and returns its winner; leaves are
+// the nodes from len(runs) on.
+func (m *runMerger) build(node int) int {
+	k := len(m.runs)
+	if node >= k {
+		return node - k
+	}
+	a, b := m.build(2*node), m.build(2*node+1)
+	if m.less(b, a) {
+		a, b = b, a
+	}
+	m.tree[node] = b
+	return a
+}
+
+// less orders runs by their keys; a run that is done sorts last.
+func (m *runMerger) less(i, j int) bool {
+	ri, rj := m.runs[i], m.runs[j]
+	if ri.done || rj.done {
+		return !ri.done || (rj.done && i < j)
+	}
+	if c := bytes.Compare(ri.key, rj.key); c != 0 {
+		return c < 0
+	}
+	return i < j
+}
+
+// min is the run with the least key, nil when every run is done.
+func (m *runMerger) min() *runReader {
+	if len(m.runs) == 0 {
+		return nil
+	}
+	if r := m.runs[m.tree[0]]; !r.done {
+		return r
+	}
+	return nil
+}
+
+// fix restores the order after min's run moved to its next entry.
+func (m *runMerger) fix() {
+	w := m.tree[0]
+	for node := (w + len(m.runs)) / 2; node >= 1; node /= 2 {
+		if m.less(m.tree[node], w) {
+			m.tree[node], w = w, m.tree[node]
+		}
+	}
+	m.tree[0] = w
 }
 
 // commonPrefix is how many leading bytes a and b share.
@@ -780,17 +871,4 @@ func commonPrefix(a, b []byte) int {
 		}
 	}
 	return n
-}
-
-type runHeap []*runReader
-
-func (h runHeap) Len() int           { return len(h) }
-func (h runHeap) Less(i, j int) bool { return bytes.Compare(h[i].key, h[j].key) < 0 }
-func (h runHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *runHeap) Push(x any)        { *h = append(*h, x.(*runReader)) }
-func (h *runHeap) Pop() any {
-	old := *h
-	r := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return r
 }
