@@ -791,69 +791,64 @@ func (r *runReader) ensure(n int) error {
 	return nil
 }
 
-// runMerger gives the entries of several runs in key order. It is a tree
-// of losers: a new key is compared once per level, where a heap compares
-// twice.
+// runMerger gives the entries of several runs in key order: a heap of
+// the runs by their next key. (A tree of losers, which compares a new key
+// once per level, was slower: the run that gave the least key mostly
+// holds the next one too, and the heap sees that in two comparisons.)
 type runMerger struct {
-	runs []*runReader
-	tree []int // tree[0] the run with the least key, tree[i] the loser at node i
+	h []*runReader // the runs not done, a min-heap by key
 }
 
 func newRunMerger(runs []*runReader) *runMerger {
-	m := &runMerger{runs: runs, tree: make([]int, max(len(runs), 1))}
-	if len(runs) > 0 {
-		m.tree[0] = m.build(1)
+	m := &runMerger{}
+	for _, r := range runs {
+		if !r.done {
+			m.h = append(m.h, r)
+		}
+	}
+	for i := len(m.h)/2 - 1; i >= 0; i-- {
+		m.down(i)
 	}
 	return m
 }
 
-// build fills the losers under node and returns its winner; leaves are
-// the nodes from len(runs) on.
-func (m *runMerger) build(node int) int {
-	k := len(m.runs)
-	if node >= k {
-		return node - k
-	}
-	a, b := m.build(2*node), m.build(2*node+1)
-	if m.less(b, a) {
-		a, b = b, a
-	}
-	m.tree[node] = b
-	return a
-}
-
-// less orders runs by their keys; a run that is done sorts last.
-func (m *runMerger) less(i, j int) bool {
-	ri, rj := m.runs[i], m.runs[j]
-	if ri.done || rj.done {
-		return !ri.done || (rj.done && i < j)
-	}
-	if c := bytes.Compare(ri.key, rj.key); c != 0 {
-		return c < 0
-	}
-	return i < j
-}
-
 // min is the run with the least key, nil when every run is done.
 func (m *runMerger) min() *runReader {
-	if len(m.runs) == 0 {
+	if len(m.h) == 0 {
 		return nil
 	}
-	if r := m.runs[m.tree[0]]; !r.done {
-		return r
-	}
-	return nil
+	return m.h[0]
 }
 
 // fix restores the order after min's run moved to its next entry.
 func (m *runMerger) fix() {
-	w := m.tree[0]
-	for node := (w + len(m.runs)) / 2; node >= 1; node /= 2 {
-		if m.less(m.tree[node], w) {
-			m.tree[node], w = w, m.tree[node]
+	if m.h[0].done {
+		last := len(m.h) - 1
+		m.h[0] = m.h[last]
+		m.h = m.h[:last]
+		if last == 0 {
+			return
 		}
 	}
-	m.tree[0] = w
+	m.down(0)
+}
+
+func (m *runMerger) down(i int) {
+	h := m.h
+	for {
+		c := 2*i + 1
+		if c >= len(h) {
+			return
+		}
+		if c+1 < len(h) && bytes.Compare(h[c+1].key, h[c].key) < 0 {
+			c++
+		}
+		if bytes.Compare(h[c].key, h[i].key) >= 0 {
+			return
+		}
+		h[i], h[c] = h[c], h[i]
+		i = c
+	}
 }
 
 // commonPrefix is how many leading bytes a and b share.

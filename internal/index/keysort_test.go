@@ -227,3 +227,49 @@ func TestRunMerge(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkMergeRuns: merging 128 runs of postings (as a 100M-event build
+// has per kind), reading them from their files, without writing tables.
+func BenchmarkMergeRuns(b *testing.B) {
+	runs := postingRuns(b, 8*synth.ChunkSize)
+	r := runs[kindActor]
+	bl := &Builder{tmp: b.TempDir(), runs: map[byte][]string{}}
+	w := &buildWorker{b: bl}
+	var s sortScratch
+	const nruns = 128
+	per := len(r.ents) / nruns
+	for i := range nruns {
+		part := &run{chunks: r.chunks, ents: slices.Clone(r.ents[i*per : (i+1)*per])}
+		part.sortEnts(&s)
+		if err := w.writeRun(kindActor, part); err != nil {
+			b.Fatal(err)
+		}
+	}
+	n := 0
+	for b.Loop() {
+		var rs []*runReader
+		for _, p := range bl.runs[kindActor] {
+			f, err := os.Open(p)
+			if err != nil {
+				b.Fatal(err)
+			}
+			rr := &runReader{f: f, path: p, buf: make([]byte, 0, 1<<20)}
+			if err := rr.next(); err != nil {
+				b.Fatal(err)
+			}
+			rs = append(rs, rr)
+		}
+		m := newRunMerger(rs)
+		for x := m.min(); x != nil; x = m.min() {
+			n++
+			if err := x.next(); err != nil {
+				b.Fatal(err)
+			}
+			m.fix()
+		}
+		for _, rr := range rs {
+			rr.f.Close()
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/entry")
+}
