@@ -221,13 +221,12 @@ func buildKansa(out io.Writer, g *synth.Generator, o options, dir string, opts i
 		if o.build == "bulk" {
 			err = chunks(g, func(k int, lines [][]byte) error { return b.Add(lines) })
 		} else {
-			var gz []byte
-			for k := 0; k < g.Chunks() && err == nil; k++ {
-				key := memberFile(k)
-				if gz, err = objstore.GetAppend(context.Background(), opts.Archive, key, gz[:0]); err == nil {
-					err = b.AddFile(key, gz)
-				}
+			keys := make([]string, g.Chunks())
+			for k := range keys {
+				keys[k] = memberFile(k)
 			}
+			// Read ahead as kansa reindex does.
+			err = objstore.GetEach(context.Background(), opts.Archive, keys, 4, b.AddFile)
 		}
 		if err != nil {
 			b.Abort()

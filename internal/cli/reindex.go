@@ -15,6 +15,10 @@ import (
 	"github.com/kansa-audit/kansa/internal/objstore"
 )
 
+// reindexAhead is how many archive files reindex reads ahead of the one
+// it indexes.
+const reindexAhead = 4
+
 func runReindex(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlagSet("reindex", stderr)
 	var c common
@@ -67,29 +71,35 @@ func runReindex(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 	}()
 
 	start := time.Now()
-	var files, lines int
-	var gz []byte
-	progress := time.Now()
+	var keys []string
+	var records []int // each file's events, as its manifest counts them
 	err = archive.Manifests(ctx, store, func(m *archive.Manifest) error {
 		for _, f := range m.Files {
-			if f.Kind != "events" || f.Format != archive.FormatNDJSON {
-				continue
+			if f.Kind == "events" && f.Format == archive.FormatNDJSON {
+				keys = append(keys, f.Key)
+				records = append(records, f.Records)
 			}
-			if gz, err = objstore.GetAppend(ctx, store, f.Key, gz[:0]); err != nil {
+		}
+		return nil
+	})
+	var files, lines int
+	progress := time.Now()
+	if err == nil {
+		// Files are read ahead of the builder, so that the store's latency
+		// (a bucket's above all) overlaps with indexing.
+		err = objstore.GetEach(ctx, store, keys, reindexAhead, func(key string, gz []byte) error {
+			if err := b.AddFile(key, gz); err != nil {
 				return err
 			}
-			if err := b.AddFile(f.Key, gz); err != nil {
-				return err
-			}
-			lines += f.Records
+			lines += records[files] // fn is called in the order of keys
 			files++
 			if time.Since(progress) > 5*time.Second {
 				progress = time.Now()
 				fmt.Fprintf(stderr, "reindex: %d events from %d files (%.0f events/s)\n", lines, files, float64(lines)/time.Since(start).Seconds())
 			}
-		}
-		return nil
-	})
+			return nil
+		})
+	}
 	if err == nil {
 		err = b.Finish(ctx)
 		done = true

@@ -179,8 +179,13 @@ type Index struct {
 	// MaxInterval is how long an event may wait in the WAL before it is
 	// indexed. Default 1s.
 	MaxInterval time.Duration `yaml:"max_interval"`
-	// CacheBytes is the index's block cache. Default 64MiB.
+	// CacheBytes is the index's block cache (postings, and events kept
+	// as copies). Default 1GiB; filled as lookups read, so an index
+	// smaller than it never uses it all.
 	CacheBytes ByteSize `yaml:"cache_bytes"`
+	// LineCacheBytes holds events the index read from the archive (kept
+	// by reference). Default 1GiB, filled as lookups read.
+	LineCacheBytes ByteSize `yaml:"line_cache_bytes"`
 }
 
 // Checkpoints are the signed statements of the archive's logs
@@ -237,7 +242,7 @@ func Defaults() Config {
 		Archive: Archive{Prefix: archive.DefaultPrefix, ErrorPrefix: archive.DefaultErrorPrefix,
 			TimeZone: "UTC", GzipLevel: 1, Formats: []string{"ndjson"}, ParquetPrefix: archive.DefaultParquetPrefix},
 		Route:       RouteMode{Source: "stdin", AppOutput: "stdout", MaxLineBytes: 4 << 20},
-		Index:       Index{MaxInterval: time.Second, CacheBytes: 64 << 20},
+		Index:       Index{MaxInterval: time.Second, CacheBytes: 1 << 30, LineCacheBytes: 1 << 30},
 		Checkpoints: Checkpoints{Interval: 5 * time.Minute},
 	}
 }
@@ -374,8 +379,8 @@ func (c *Config) Validate() error {
 	if c.Checkpoints.Dir != "" && c.Checkpoints.S3.Bucket != "" {
 		return errors.New("checkpoints: give dir or s3.bucket, not both")
 	}
-	if c.Index.MaxInterval <= 0 || c.Index.CacheBytes <= 0 {
-		return errors.New("index.max_interval and index.cache_bytes must be positive")
+	if c.Index.MaxInterval <= 0 || c.Index.CacheBytes <= 0 || c.Index.LineCacheBytes <= 0 {
+		return errors.New("index.max_interval, index.cache_bytes and index.line_cache_bytes must be positive")
 	}
 	for _, f := range c.Archive.Formats {
 		if f != "ndjson" && f != "parquet" {

@@ -69,6 +69,7 @@ func TestErrors(t *testing.T) {
 		{"batch:\n  max_interval: 300\n", "line 2: 300 is not a duration; give a unit, such as 300s or 5m"},
 		{"archive:\n  gzip_level: 11\n", "archive.gzip_level: 11"},
 		{"archive:\n  member_bytes: 4KiB\n", "archive.member_bytes: 4096 is not 16384 (16 KiB) to 1048576 (1 MiB)"},
+		{"index:\n  line_cache_bytes: 0\n", "index.line_cache_bytes must be positive"},
 		{"archive:\n  gzip_levle: 1\nserver:\n  listn: x\n", `line 2: unknown key "gzip_levle"; line 4: unknown key "listn"`},
 	}
 	for _, c := range cases {

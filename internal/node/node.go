@@ -173,7 +173,7 @@ func Open(cfg config.Config, log *slog.Logger) (*Node, error) {
 		return nil, err
 	}
 	if cfg.Index.Enabled {
-		if n.Index, err = index.Open(cfg.Index.Location(dir), index.Options{CacheBytes: int64(cfg.Index.CacheBytes), Archive: store}); err != nil {
+		if n.Index, err = index.Open(cfg.Index.Location(dir), index.Options{CacheBytes: int64(cfg.Index.CacheBytes), LineCacheBytes: int64(cfg.Index.LineCacheBytes), Archive: store}); err != nil {
 			return nil, err
 		}
 		if IndexByReference(cfg) {

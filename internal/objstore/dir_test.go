@@ -1,10 +1,14 @@
 package objstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"sync"
 	"testing"
 )
 
@@ -63,5 +67,75 @@ func TestCheckKey(t *testing.T) {
 	}
 	if err := CheckKey("tenant=%2E%2E/year=2024/x.gz"); err != nil {
 		t.Error(err)
+	}
+}
+
+// counting counts the Gets in flight of the store it wraps.
+type counting struct {
+	*Dir
+	mu        sync.Mutex
+	now, most int
+}
+
+func (c *counting) Get(ctx context.Context, key string) ([]byte, error) {
+	c.mu.Lock()
+	c.now++
+	c.most = max(c.most, c.now)
+	c.mu.Unlock()
+	defer func() { c.mu.Lock(); c.now--; c.mu.Unlock() }()
+	return c.Dir.Get(ctx, key)
+}
+
+// TestGetEach: objects come to fn in the order of the keys, no more than
+// ahead are read at once, and a missing object or fn's error stops it.
+func TestGetEach(t *testing.T) {
+	ctx := context.Background()
+	d, err := NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for i := range 50 {
+		k := fmt.Sprintf("f/%02d", i)
+		keys = append(keys, k)
+		if err := d.Put(ctx, k, bytes.Repeat([]byte{byte(i)}, 1000+i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := &counting{Dir: d} // Get only: GetAppend is Dir's, so the wrapper hides it
+	var got []string
+	err = GetEach(ctx, struct{ Store }{c}, keys, 3, func(key string, data []byte) error {
+		if want := bytes.Repeat([]byte{data[0]}, len(data)); !bytes.Equal(data, want) || fmt.Sprintf("f/%02d", data[0]) != key {
+			t.Fatalf("%s: got the bytes of another object", key)
+		}
+		got = append(got, key)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, keys) {
+		t.Fatalf("fn saw %v, want %v", got, keys)
+	}
+	if c.most > 3 || c.most < 1 {
+		t.Fatalf("%d Gets at once, want 1 to 3", c.most)
+	}
+
+	missing := append(slices.Clone(keys[:5]), "f/nope", keys[5])
+	n := 0
+	err = GetEach(ctx, d, missing, 2, func(string, []byte) error { n++; return nil })
+	if !errors.Is(err, ErrNotExist) || n != 5 {
+		t.Fatalf("a missing object: err %v after %d calls, want ErrNotExist after 5", err, n)
+	}
+	stop := errors.New("stop")
+	n = 0
+	err = GetEach(ctx, d, keys, 4, func(string, []byte) error {
+		if n++; n == 7 {
+			return stop
+		}
+		return nil
+	})
+	if err != stop || n != 7 {
+		t.Fatalf("fn's error: %v after %d calls, want stop after 7", err, n)
 	}
 }

@@ -90,3 +90,58 @@ func CheckKey(key string) error {
 	}
 	return nil
 }
+
+// GetEach reads the objects keys and calls fn with each one's bytes, in
+// the order of keys, reading up to ahead objects at once beyond the one fn
+// has: a bucket's latency, or a disk's, is then paid while fn works. The
+// bytes are valid during the call. It stops at the first error.
+func GetEach(ctx context.Context, s Store, keys []string, ahead int, fn func(key string, data []byte) error) error {
+	ahead = max(ahead, 1)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type got struct {
+		data []byte
+		err  error
+	}
+	free := make(chan []byte, ahead+1)
+	for range ahead + 1 {
+		free <- nil
+	}
+	results := make([]chan got, len(keys))
+	for i := range results {
+		results[i] = make(chan got, 1)
+	}
+	sem := make(chan struct{}, ahead)
+	go func() {
+		for i, key := range keys {
+			var buf []byte
+			select {
+			case buf = <-free: // at most ahead+1 objects held, the one fn has among them
+			case <-ctx.Done():
+				return
+			}
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem }()
+				b, err := GetAppend(ctx, s, key, buf[:0])
+				results[i] <- got{b, err}
+			}()
+		}
+	}()
+	for i, key := range keys {
+		var g got
+		select {
+		case g = <-results[i]:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if g.err != nil {
+			return g.err
+		}
+		if err := fn(key, g.data); err != nil {
+			return err
+		}
+		free <- g.data
+	}
+	return nil
+}
