@@ -21,9 +21,9 @@ import (
 //	c <tenant> 0 <day:4> <dim> <value> → count (8 bytes, summed by merging)
 //
 // so a 90-day chart reads a few thousand keys, not every event. An event
-// added again is counted again: counts are what arrived, and a
-// redelivered batch (rare: a crash between indexing and checkpointing)
-// counts twice.
+// added again with Add is counted again (counts are what arrived); a
+// batch added again by WAL index (AddWAL after a crash between indexing
+// and checkpointing) is not, since its seqs are not new.
 const kindCount = 'c'
 
 // Dim is what events are counted by.

@@ -295,7 +295,12 @@ func (x *Index) add(lines [][]byte, idx []uint64) (int, error) {
 			tenant = event.DefaultTenant
 		}
 		key = eachPosting(key, e, tenant, seq, func(_ byte, k []byte) { b.Set(k, nil, nil) })
-		cnt.add(tenant, e)
+		// An event added again by WAL index (a batch redelivered after a
+		// crash) overwrites its own keys, but counters add up: count it
+		// only the first time, when its seq is new.
+		if idx == nil || seq >= x.next {
+			cnt.add(tenant, e)
+		}
 		if !tenants[tenant] {
 			tenants[tenant] = true
 			b.Set(postingPrefix(key[:0], kindTenant, tenant), nil, nil)
