@@ -375,7 +375,7 @@ type buildWorker struct {
 	runs    map[byte]*run
 	counts  counts
 	tenants map[string]bool
-	dec     event.Decoder
+	dec     keyDecoder
 	key     []byte
 	sort    sortScratch
 }
@@ -472,7 +472,7 @@ func (w *buildWorker) batch(bb *buildBatch) error {
 			tw.Close()
 			return err
 		}
-		e, err := w.dec.Decode(line)
+		e, err := w.dec.decode(line)
 		if err != nil {
 			tw.Close()
 			return fmt.Errorf("index: event %d: %w", seq, err)

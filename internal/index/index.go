@@ -265,12 +265,12 @@ func (x *Index) add(lines [][]byte, idx []uint64) (int, error) {
 	next := x.next
 	seen := make(map[string]bool, len(lines))
 	var key []byte
-	var dec event.Decoder
+	var dec keyDecoder
 	tenants := map[string]bool{}
 	var cnt counts
 	added := 0
 	for i, line := range lines {
-		e, err := dec.Decode(line)
+		e, err := dec.decode(line)
 		if err != nil {
 			return 0, fmt.Errorf("index: event %d: %w", i, err)
 		}
