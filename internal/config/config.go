@@ -21,6 +21,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/kansa-audit/kansa/internal/archive"
+	"github.com/kansa-audit/kansa/internal/index"
 	"github.com/kansa-audit/kansa/internal/input/cloudtrail"
 	"github.com/kansa-audit/kansa/internal/input/pgaudit"
 	"github.com/kansa-audit/kansa/internal/input/pgcdc"
@@ -242,7 +243,7 @@ func Defaults() Config {
 		Archive: Archive{Prefix: archive.DefaultPrefix, ErrorPrefix: archive.DefaultErrorPrefix,
 			TimeZone: "UTC", GzipLevel: 1, Formats: []string{"ndjson"}, ParquetPrefix: archive.DefaultParquetPrefix},
 		Route:       RouteMode{Source: "stdin", AppOutput: "stdout", MaxLineBytes: 4 << 20},
-		Index:       Index{MaxInterval: time.Second, CacheBytes: 1 << 30, LineCacheBytes: 1 << 30},
+		Index:       Index{MaxInterval: time.Second, CacheBytes: index.DefaultCacheBytes, LineCacheBytes: index.DefaultCacheBytes},
 		Checkpoints: Checkpoints{Interval: 5 * time.Minute},
 	}
 }

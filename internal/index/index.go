@@ -55,9 +55,15 @@ var (
 	metaWAL = []byte("mwal")
 )
 
+// DefaultCacheBytes is the default of each of the index's caches (blocks,
+// lines): at 100M events it holds the blocks and lines 1,000 records'
+// and actors' histories read (docs/benchmarks.md, "The caches").
+const DefaultCacheBytes = 1 << 30
+
 // Options tune the index. The zero value gives the defaults.
 type Options struct {
-	// CacheBytes is the block cache; default 64 MiB.
+	// CacheBytes is the block cache; default DefaultCacheBytes. It takes
+	// memory as lookups fill it.
 	CacheBytes int64
 	// MemTableBytes is the size of one memtable; default 16 MiB.
 	MemTableBytes uint64
@@ -73,7 +79,7 @@ type Options struct {
 	// where each event is, not a copy: see Builder.AddFile).
 	Archive objstore.Store
 	// LineCacheBytes bounds the events read from the archive kept in
-	// memory; default 64 MiB.
+	// memory; default DefaultCacheBytes.
 	LineCacheBytes int64
 }
 
@@ -99,7 +105,7 @@ type Index struct {
 // an index with them. The caller owns a reference to the cache.
 func pebbleOptions(opts Options) (*pebble.Options, *pebble.Cache) {
 	if opts.CacheBytes <= 0 {
-		opts.CacheBytes = 64 << 20
+		opts.CacheBytes = DefaultCacheBytes
 	}
 	if opts.MemTableBytes == 0 {
 		opts.MemTableBytes = 16 << 20

@@ -92,7 +92,7 @@ type cachedLine struct {
 
 func newArchived(store objstore.Store, limit int64) *archived {
 	if limit <= 0 {
-		limit = 64 << 20
+		limit = DefaultCacheBytes
 	}
 	return &archived{store: store, files: map[uint64]string{}, ids: map[string]uint64{}, lru: list.New(), lines: map[ref]*list.Element{}, limit: limit,
 		decoders: sync.Pool{New: func() any { return gunzip.NewDecoder() }}}
