@@ -31,7 +31,8 @@ type BuildOptions struct {
 	Workers int
 	// MemoryBytes bounds the postings and counters held in memory before
 	// they are sorted and spilled to a run file, shared by the workers;
-	// default 256 MiB.
+	// default 256 MiB. Sorting takes about a quarter more beside it (each
+	// worker's words for its largest kind).
 	MemoryBytes int
 	// References lets AddFile keep events by reference into the archive
 	// (when their member is small enough); without it AddFile copies them.
