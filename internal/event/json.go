@@ -248,14 +248,8 @@ func (d decoder) fromFields(fields []rawjson.Field) (*Event, error) {
 	for i := 0; i < len(fields); i++ {
 		f := fields[i]
 		v := f.Value
-		var kids []rawjson.Field // f's members, when the scan read them (rawjson.FieldsDeep)
-		if f.Deep {
-			j := i + 1
-			for j < len(fields) && fields[j].Nested {
-				j++
-			}
-			kids, i = fields[i+1:j], j-1
-		}
+		kids := rawjson.Members(fields, i) // f's members, when the scan read them (rawjson.FieldsDeep)
+		i += len(kids)
 		switch string(f.Key) {
 		case "schema":
 			s, err := d.text("schema", v)

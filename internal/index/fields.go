@@ -36,15 +36,9 @@ func (d *keyDecoder) decode(line []byte) (*event.Event, error) {
 	*e = event.Event{}
 	for i := 0; i < len(fs); i++ {
 		f := fs[i]
-		var kids []rawjson.Field
-		if f.Deep {
-			j := i + 1
-			for j < len(fs) && fs[j].Nested {
-				j++
-			}
-			kids, i = fs[i+1:j], j-1
-		}
-		if f.KeyEscaped || f.Nested {
+		kids := rawjson.Members(fs, i)
+		i += len(kids)
+		if f.KeyEscaped {
 			continue
 		}
 		v := f.Value

@@ -81,7 +81,14 @@ type Field struct {
 // and appends its top-level members to dst, in input order. On error, dst is
 // returned with whatever was appended before the error; callers should not use
 // it. Duplicate keys are kept; lookups return the last one, like encoding/json.
-func Fields(dst []Field, data []byte) ([]Field, error) {
+func Fields(dst []Field, data []byte) ([]Field, error) { return FieldsDeep(dst, data, nil) }
+
+// FieldsDeep is Fields that also reads, in the same scan, the members of
+// each top-level member whose value is an object and whose raw key deep
+// reports true: that member is marked Deep (its Value is still the whole
+// object) and its members follow it in dst, marked Nested. One scan reads
+// what Fields and an ObjectFields of each such value would read in two.
+func FieldsDeep(dst []Field, data []byte, deep func(key []byte) bool) ([]Field, error) {
 	i := skipWS(data, 0)
 	if i >= len(data) {
 		return dst, &SyntaxError{i, "empty input"}
@@ -96,7 +103,7 @@ func Fields(dst []Field, data []byte) ([]Field, error) {
 		}
 		return dst, ErrNotObject
 	}
-	dst, end, err := objectFields(dst, data, i, 0, nil)
+	dst, end, err := objectFields(dst, data, i, 0, deep)
 	if err != nil {
 		return dst, err
 	}
@@ -106,24 +113,17 @@ func Fields(dst []Field, data []byte) ([]Field, error) {
 	return dst, nil
 }
 
-// FieldsDeep is Fields that also reads, in the same scan, the members of
-// each top-level member whose value is an object and whose raw key deep
-// reports true: that member is marked Deep (its Value is still the whole
-// object) and its members follow it in dst, marked Nested. One scan reads
-// what Fields and an ObjectFields of each such value would read in two.
-func FieldsDeep(dst []Field, data []byte, deep func(key []byte) bool) ([]Field, error) {
-	i := skipWS(data, 0)
-	if i >= len(data) || data[i] != '{' {
-		return Fields(dst, data)
+// Members returns the members FieldsDeep read of fields[i]'s object
+// (none unless it is marked Deep): the Nested fields that follow it.
+func Members(fields []Field, i int) []Field {
+	if !fields[i].Deep {
+		return nil
 	}
-	dst, end, err := objectFields(dst, data, i, 0, deep)
-	if err != nil {
-		return dst, err
+	j := i + 1
+	for j < len(fields) && fields[j].Nested {
+		j++
 	}
-	if j := skipWS(data, end); j != len(data) {
-		return dst, &SyntaxError{j, "data after top-level value"}
-	}
-	return dst, nil
+	return fields[i+1 : j]
 }
 
 // ObjectFields is Fields for a value already known to be an object as the
