@@ -15,20 +15,17 @@ import (
 	"github.com/kansa-audit/kansa/internal/objstore"
 )
 
-// reindexAhead is how many archive files reindex reads ahead of the one
-// it indexes.
-const reindexAhead = 4
-
 func runReindex(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlagSet("reindex", stderr)
 	var c common
 	c.register(fs)
+	ahead := fs.Int("ahead", 4, "archive files read ahead of the one being indexed (more for a distant bucket)")
 	cfg, err := c.parse(fs, args)
 	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return &exitError{2, fmt.Errorf("usage: kansa reindex [--data DIR] [--config FILE] (rebuilds the search index from the archive)")}
+	if fs.NArg() > 0 || *ahead < 1 {
+		return &exitError{2, fmt.Errorf("usage: kansa reindex [--data DIR] [--config FILE] [--ahead N] (rebuilds the search index from the archive)")}
 	}
 	dir, err := filepath.Abs(cfg.Data)
 	if err != nil {
@@ -87,7 +84,7 @@ func runReindex(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 	if err == nil {
 		// Files are read ahead of the builder, so that the store's latency
 		// (a bucket's above all) overlaps with indexing.
-		err = objstore.GetEach(ctx, store, keys, reindexAhead, func(key string, gz []byte) error {
+		err = objstore.GetEach(ctx, store, keys, *ahead, func(key string, gz []byte) error {
 			if err := b.AddFile(key, gz); err != nil {
 				return err
 			}
