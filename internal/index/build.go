@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 
@@ -624,7 +625,7 @@ func (b *Builder) mergeKind(ctx context.Context, kind byte) error {
 		if err != nil {
 			return err
 		}
-		r := &runReader{f: f, path: path, buf: make([]byte, 0, 1<<20)}
+		r := &runReader{f: f, path: path, r: bufio.NewReaderSize(f, 1<<20)}
 		runs = append(runs, r)
 		if err := r.next(); err != nil {
 			return err
@@ -718,76 +719,44 @@ func (b *Builder) mergeKind(ctx context.Context, kind byte) error {
 	return nil
 }
 
-// runReader reads a run file's entries in order, from a buffer it
-// refills (a bufio.Reader cost a call per varint byte).
+// runReader reads a run file's entries in order.
 type runReader struct {
 	f        *os.File
 	path     string
-	buf      []byte // read, buf[pos:] not yet parsed
-	pos      int
-	eof      bool
+	r        *bufio.Reader
 	done     bool   // no entry left: key and val are stale
-	kbuf     []byte // the key, whose first bytes the next key may share
-	key, val []byte // the entry read; val is valid until the next call
+	key, val []byte // the entry read; the next key may share key's first bytes
 }
 
-// next reads the next entry, or sets done.
+// next reads the next entry, or sets done. The header's varints are
+// parsed from a peek at the buffer (ReadUvarint cost a call per byte).
 func (r *runReader) next() error {
-	if err := r.ensure(3 * binary.MaxVarintLen32); err != nil {
-		return err
-	}
-	if r.pos == len(r.buf) {
+	hdr, err := r.r.Peek(3 * binary.MaxVarintLen32)
+	if len(hdr) == 0 && err == io.EOF {
 		r.done = true
 		return nil
 	}
-	var hdr [3]uint64
-	p := r.pos
-	for i := range hdr {
-		v, n := binary.Uvarint(r.buf[p:])
+	var h [3]uint64
+	p := 0
+	for i := range h {
+		v, n := binary.Uvarint(hdr[p:])
 		if n <= 0 {
-			return fmt.Errorf("index: run %s: damaged", r.path)
+			return fmt.Errorf("index: run %s: damaged or truncated", r.path)
 		}
-		hdr[i], p = v, p+n
+		h[i], p = v, p+n
 	}
-	shared, rest, vl := hdr[0], hdr[1], hdr[2]
-	if shared > uint64(len(r.kbuf)) || rest > 1<<16 || vl > 1<<16 {
+	shared, rest, vl := h[0], h[1], h[2]
+	if shared > uint64(len(r.key)) || rest > 1<<16 || vl > 1<<16 {
 		return fmt.Errorf("index: run %s: damaged", r.path)
 	}
-	r.pos = p
-	n := int(rest + vl)
-	if err := r.ensure(n); err != nil {
-		return err
+	r.r.Discard(p)
+	r.key = slices.Grow(r.key[:shared], int(rest))[:shared+rest]
+	r.val = slices.Grow(r.val[:0], int(vl))[:vl]
+	if _, err := io.ReadFull(r.r, r.key[shared:]); err != nil {
+		return fmt.Errorf("index: run %s: truncated: %w", r.path, err)
 	}
-	if len(r.buf)-r.pos < n {
-		return fmt.Errorf("index: run %s: truncated", r.path)
-	}
-	r.kbuf = append(r.kbuf[:shared], r.buf[r.pos:r.pos+int(rest)]...)
-	r.key, r.val = r.kbuf, r.buf[r.pos+int(rest):r.pos+n]
-	r.pos += n
-	return nil
-}
-
-// ensure reads until n bytes are unparsed or the file ends.
-func (r *runReader) ensure(n int) error {
-	if len(r.buf)-r.pos >= n || r.eof {
-		return nil
-	}
-	if n > cap(r.buf) {
-		nb := make([]byte, len(r.buf)-r.pos, max(n, 2*cap(r.buf)))
-		copy(nb, r.buf[r.pos:])
-		r.buf = nb
-	} else {
-		r.buf = r.buf[:copy(r.buf[:cap(r.buf)], r.buf[r.pos:])]
-	}
-	r.pos = 0
-	for len(r.buf) < n && !r.eof {
-		m, err := r.f.Read(r.buf[len(r.buf):cap(r.buf)])
-		r.buf = r.buf[:len(r.buf)+m]
-		if err == io.EOF {
-			r.eof = true
-		} else if err != nil {
-			return fmt.Errorf("index: run %s: %w", r.path, err)
-		}
+	if _, err := io.ReadFull(r.r, r.val); err != nil {
+		return fmt.Errorf("index: run %s: truncated: %w", r.path, err)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package index
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"math/rand/v2"
@@ -201,7 +202,7 @@ func TestRunMerge(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer f.Close()
-			r := &runReader{f: f, path: p, buf: make([]byte, 0, 1+rng.IntN(20))}
+			r := &runReader{f: f, path: p, r: bufio.NewReaderSize(f, 16+rng.IntN(20))}
 			if err := r.next(); err != nil {
 				t.Fatal(err)
 			}
@@ -253,7 +254,7 @@ func BenchmarkMergeRuns(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			rr := &runReader{f: f, path: p, buf: make([]byte, 0, 1<<20)}
+			rr := &runReader{f: f, path: p, r: bufio.NewReaderSize(f, 1<<20)}
 			if err := rr.next(); err != nil {
 				b.Fatal(err)
 			}
