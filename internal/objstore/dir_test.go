@@ -70,24 +70,29 @@ func TestCheckKey(t *testing.T) {
 	}
 }
 
-// counting counts the Gets in flight of the store it wraps.
+// counting counts the Gets of the store it wraps, those in flight and
+// those started; full is closed when fullAt have started.
 type counting struct {
 	*Dir
-	mu        sync.Mutex
-	now, most int
+	mu                         sync.Mutex
+	now, most, started, fullAt int
+	full                       chan struct{}
 }
 
 func (c *counting) Get(ctx context.Context, key string) ([]byte, error) {
 	c.mu.Lock()
 	c.now++
 	c.most = max(c.most, c.now)
+	if c.started++; c.started == c.fullAt {
+		close(c.full)
+	}
 	c.mu.Unlock()
 	defer func() { c.mu.Lock(); c.now--; c.mu.Unlock() }()
 	return c.Dir.Get(ctx, key)
 }
 
 // TestGetEach: objects come to fn in the order of the keys, no more than
-// ahead are read at once, and a missing object or fn's error stops it.
+// ahead+1 are read at once, and a missing object or fn's error stops it.
 func TestGetEach(t *testing.T) {
 	ctx := context.Background()
 	d, err := NewDir(t.TempDir())
@@ -102,9 +107,19 @@ func TestGetEach(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c := &counting{Dir: d} // Get only: GetAppend is Dir's, so the wrapper hides it
+	// Get only: GetAppend is Dir's, so the wrapper hides it.
+	c := &counting{Dir: d, fullAt: 4, full: make(chan struct{})}
 	var got []string
 	err = GetEach(ctx, struct{ Store }{c}, keys, 3, func(key string, data []byte) error {
+		if key == keys[0] {
+			<-c.full // the first object and 3 ahead of it have been read
+			c.mu.Lock()
+			started := c.started
+			c.mu.Unlock()
+			if started != 4 {
+				t.Errorf("%d Gets started while fn held the first object, want 1 + 3 ahead", started)
+			}
+		}
 		if want := bytes.Repeat([]byte{data[0]}, len(data)); !bytes.Equal(data, want) || fmt.Sprintf("f/%02d", data[0]) != key {
 			t.Fatalf("%s: got the bytes of another object", key)
 		}
@@ -117,8 +132,8 @@ func TestGetEach(t *testing.T) {
 	if !slices.Equal(got, keys) {
 		t.Fatalf("fn saw %v, want %v", got, keys)
 	}
-	if c.most > 3 || c.most < 1 {
-		t.Fatalf("%d Gets at once, want 1 to 3", c.most)
+	if c.most > 4 || c.most < 1 {
+		t.Fatalf("%d Gets at once, want 1 to 4", c.most)
 	}
 
 	missing := append(slices.Clone(keys[:5]), "f/nope", keys[5])

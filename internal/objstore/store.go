@@ -92,9 +92,10 @@ func CheckKey(key string) error {
 }
 
 // GetEach reads the objects keys and calls fn with each one's bytes, in
-// the order of keys, reading up to ahead objects at once beyond the one fn
-// has: a bucket's latency, or a disk's, is then paid while fn works. The
-// bytes are valid during the call. It stops at the first error.
+// the order of keys, reading up to ahead objects beyond the one fn has: a
+// bucket's latency, or a disk's, is then paid while fn works. At most
+// ahead+1 objects are held or being read at once. The bytes are valid
+// during the call. It stops at the first error.
 func GetEach(ctx context.Context, s Store, keys []string, ahead int, fn func(key string, data []byte) error) error {
 	ahead = max(ahead, 1)
 	ctx, cancel := context.WithCancel(ctx)
@@ -111,18 +112,15 @@ func GetEach(ctx context.Context, s Store, keys []string, ahead int, fn func(key
 	for i := range results {
 		results[i] = make(chan got, 1)
 	}
-	sem := make(chan struct{}, ahead)
 	go func() {
 		for i, key := range keys {
 			var buf []byte
 			select {
-			case buf = <-free: // at most ahead+1 objects held, the one fn has among them
+			case buf = <-free: // a buffer back from fn, or one of the first ahead+1
 			case <-ctx.Done():
 				return
 			}
-			sem <- struct{}{}
 			go func() {
-				defer func() { <-sem }()
 				b, err := GetAppend(ctx, s, key, buf[:0])
 				results[i] <- got{b, err}
 			}()
