@@ -214,7 +214,7 @@ func buildKansa(out io.Writer, g *synth.Generator, o options, dir string, opts i
 	start := time.Now()
 	switch o.build {
 	case "bulk", "ref":
-		b, err := index.NewBuilder(dir, opts, index.BuildOptions{References: o.build == "ref", Workers: o.workers})
+		b, err := index.NewBuilder(dir, opts, index.BuildOptions{References: o.build == "ref", Workers: o.workers, MemoryBytes: o.buildMemory})
 		if err != nil {
 			return err
 		}

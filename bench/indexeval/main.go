@@ -52,13 +52,14 @@ type options struct {
 	cacheBytes int64
 	maxOpen    int
 	// kansa
-	build      string
-	reuse      bool
-	cold       int
-	ingestRate int
-	archive    bool
-	member     int
-	workers    int
+	build       string
+	reuse       bool
+	cold        int
+	ingestRate  int
+	archive     bool
+	member      int
+	workers     int
+	buildMemory int
 }
 
 func run(args []string, out io.Writer) error {
@@ -74,6 +75,7 @@ func run(args []string, out io.Writer) error {
 	fs.IntVar(&o.maxOpen, "max-open-files", 0, "kansa: tables kept open (0: the index's default)")
 	fs.StringVar(&o.build, "build", "bulk", "kansa: bulk (index.Builder, as kansa reindex), add (Index.Add in chunks, as the index sink), or ref (the workload written as an archive of gzip members of -member-bytes, beside -dir in indexeval-archive-N-BYTES and kept for the next run, then index.Builder.AddFile over it, as kansa reindex: events kept by reference)")
 	fs.IntVar(&o.workers, "build-workers", 0, "kansa -build bulk|ref: the Builder's workers (0: its default, one per core)")
+	fs.IntVar(&o.buildMemory, "build-memory", 0, "kansa -build bulk|ref: the Builder's memory for postings before a spill (0: its default)")
 	fs.IntVar(&o.member, "member-bytes", 64<<10, "kansa -build ref: NDJSON bytes per gzip member of the archive")
 	fs.BoolVar(&o.reuse, "reuse", false, "kansa: keep -dir and query the index (and archive) built by an earlier run with the same -n")
 	fs.IntVar(&o.cold, "cold", 100, "kansa: lookups of each kind after dropping the page cache (needs root; 0: none)")

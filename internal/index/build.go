@@ -142,6 +142,8 @@ func NewBuilder(dir string, opts Options, bo BuildOptions) (*Builder, error) {
 	}
 	for range bo.Workers {
 		w := &buildWorker{b: b, budget: bo.MemoryBytes / bo.Workers, runs: map[byte]*run{}, tenants: map[string]bool{}}
+		w.counts.actorsFromPostings = true
+		w.actorDays.emit = func(k, v []byte) { w.run(kindCount).add(k, v) }
 		b.workers = append(b.workers, w)
 		work := b.work
 		b.wg.Go(func() { w.loop(work) })
@@ -380,6 +382,8 @@ type buildWorker struct {
 	dec     keyDecoder
 	key     []byte
 	sort    sortScratch
+
+	actorDays actorDays // counts by actor, from the actor postings
 }
 
 // run is one kind's postings in a worker's memory, unsorted until spilled.
@@ -522,6 +526,16 @@ func (w *buildWorker) run(kind byte) *run {
 // spill sorts the worker's postings and counters and writes them to one
 // run file per kind.
 func (w *buildWorker) spill() error {
+	// The actor postings first: writing them counts them by actor and day
+	// into the counters' run.
+	if r := w.runs[kindActor]; r != nil && len(r.ents) > 0 {
+		r.sortEnts(&w.sort)
+		if err := w.writeRun(kindActor, r, &w.actorDays); err != nil {
+			return err
+		}
+		w.actorDays.flush()
+		r.reset()
+	}
 	if w.counts.n > 0 {
 		r := w.run(kindCount)
 		var v [8]byte
@@ -537,7 +551,7 @@ func (w *buildWorker) spill() error {
 			continue
 		}
 		r.sortEnts(&w.sort)
-		if err := w.writeRun(kind, r); err != nil {
+		if err := w.writeRun(kind, r, nil); err != nil {
 			return err
 		}
 		r.reset()
@@ -546,7 +560,9 @@ func (w *buildWorker) spill() error {
 	return nil
 }
 
-func (w *buildWorker) writeRun(kind byte, r *run) error {
+// writeRun writes r, sorted, to a new run file of kind, giving each key to
+// days when it is not nil.
+func (w *buildWorker) writeRun(kind byte, r *run, days *actorDays) error {
 	b := w.b
 	b.mu.Lock()
 	b.nrun++
@@ -564,6 +580,9 @@ func (w *buildWorker) writeRun(kind byte, r *run) error {
 	for _, e := range r.ents {
 		k, kv := r.key(e), r.entry(e)
 		shared := commonPrefix(prev, k)
+		if days != nil {
+			days.add(k, shared)
+		}
 		n := binary.PutUvarint(hdr[:], uint64(shared))
 		n += binary.PutUvarint(hdr[n:], uint64(len(k)-shared))
 		n += binary.PutUvarint(hdr[n:], uint64(e.vlen))

@@ -382,3 +382,86 @@ func TestRepoint(t *testing.T) {
 		t.Fatalf("Add to an index that adds by WAL index: %v", err)
 	}
 }
+
+// TestBuildActorCounts: the counters by actor a Builder derives from its
+// sorted actor postings equal those Add counts event by event, for actors
+// whose tenant, type or id hold zero bytes (counted the other way), ids
+// that TYPE:ID quotes, empty types and ids, no actor, days before 1970,
+// and actors whose events span spills and days.
+func TestBuildActorCounts(t *testing.T) {
+	tenants := []string{"", `"acme"`, `"a\u0000b"`}
+	actors := []string{
+		`{"type":"User","id":"1"}`, `{"type":"User","id":"2"}`, `{"type":"User","id":"10"}`,
+		`{"type":"User","id":42}`, `{"type":"","id":"7"}`, `{"type":"User","id":""}`,
+		`{"type":"User"}`, `null`, `{"type":"Admin::User","id":"3"}`,
+		`{"type":"AWS::IAM::Role","id":"arn:aws:iam::1:role/x"}`, `{"type":"User","id":"q\"uote"}`,
+		`{"type":"User","id":"nul\u0000id"}`, `{"type":"Us\u0000er","id":"1"}`, `{"type":"User","id":"1\u0000"}`,
+	}
+	times := []string{
+		"2024-03-01T00:00:00Z", "2024-03-01T23:59:59.999999Z", "2024-03-02T00:00:00.000001Z",
+		"1969-12-31T23:59:59.5Z", "1970-01-01T00:00:00Z", "1969-12-31T00:00:00Z", "1969-12-30T23:59:59.999999Z",
+	}
+	var lines [][]byte
+	for i := range 4000 {
+		line := fmt.Sprintf(`{"id":"ev-%d","time":%q,"action":"update","actor":%s`, i, times[(i*7)%len(times)], actors[(i*5)%len(actors)])
+		if tn := tenants[(i/3)%len(tenants)]; tn != "" {
+			line += `,"tenant":` + tn
+		}
+		lines = append(lines, []byte(line+"}"))
+	}
+	added, _ := openTemp(t)
+	if _, err := added.Add(lines); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "built")
+	b, err := NewBuilder(dir, Options{BlockBytes: 4 << 10}, BuildOptions{Workers: 2, MemoryBytes: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.batch = 16 << 10
+	if err := b.Add(lines); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Finish(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	built, err := Open(dir, Options{BlockBytes: 4 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer built.Close()
+	wk, wv := dump(t, added)
+	gk, gv := dump(t, built)
+	var nActor int
+	for _, k := range wk {
+		if k[0] == kindCount && bytes.Contains(k, []byte{byte(ByActor)}) {
+			nActor++
+		}
+	}
+	if nActor < 20 {
+		t.Fatalf("%d actor counters: the test should make many", nActor)
+	}
+	if !slices.EqualFunc(gk, wk, bytes.Equal) {
+		for i := range min(len(gk), len(wk)) {
+			if !bytes.Equal(gk[i], wk[i]) {
+				t.Fatalf("built index has %d keys, added %d; first difference at %d: built %q, added %q", len(gk), len(wk), i, gk[i], wk[i])
+			}
+		}
+		t.Fatalf("built index has %d keys, added %d", len(gk), len(wk))
+	}
+	for i := range gk {
+		if !bytes.Equal(gv[i], wv[i]) {
+			t.Fatalf("key %q: built %x, added %x", gk[i], gv[i], wv[i])
+		}
+	}
+}
+
+func TestMicroDay(t *testing.T) {
+	for _, us := range []int64{0, 1, -1, 999_999, 1_000_000, -999_999, -1_000_000, -1_000_001,
+		86_400_000_000, 86_399_999_999, -86_400_000_000, -86_400_000_001, -86_399_999_999,
+		1_709_251_199_999_999, -62_135_596_800_000_000, 253_402_300_799_999_999} {
+		if got, want := microDay(us), epochDay(time.UnixMicro(us)); got != want {
+			t.Errorf("microDay(%d) = %d, epochDay says %d", us, got, want)
+		}
+	}
+}

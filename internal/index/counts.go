@@ -1,12 +1,14 @@
 package index
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -107,6 +109,10 @@ func (s *sum) Finish(bool) ([]byte, io.Closer, error) {
 // mostly in time order, so the tenant and day of the last event are
 // remembered.
 type counts struct {
+	// actorsFromPostings leaves out the actor counters that a Builder
+	// derives from its sorted actor postings (actorDays).
+	actorsFromPostings bool
+
 	days    map[tenantDay]*dayCounts
 	last    *dayCounts
 	lastKey tenantDay
@@ -144,6 +150,9 @@ func (c *counts) add(tenant string, e *event.Event) {
 		c.last, c.lastKey = d, tenantDay{d.tenant, k.day}
 	}
 	for i, dim := range allDims {
+		if dim == ByActor && c.actorsFromPostings && actorDerived(tenant, e.Actor) {
+			continue
+		}
 		c.scratch = appendDimValue(c.scratch[:0], dim, e)
 		if len(c.scratch) == 0 {
 			continue
@@ -288,4 +297,85 @@ func (x *Index) Counts(ctx context.Context, tenant string, dim Dim, since, until
 		return 0
 	})
 	return out, nil
+}
+
+// A Builder counts events by actor from the actor postings it has sorted
+// for a spill, where each actor's events are together and in time order,
+// rather than through counts, where the actors (most of the counters)
+// were a map lookup and an insert per event. A posting is
+//
+//	kindActor <tenant> 0 <type> 0 <id> 0 <time:8> <seq:8>
+//
+// so its prefix names the counter's tenant and value and its time the
+// day, provided none of the three holds a zero byte: actorDerived says
+// which events it counts, and counts.add counts the others.
+func actorDerived(tenant string, a *event.Actor) bool {
+	return a != nil && a.ID != "" && strings.IndexByte(tenant, 0) < 0 &&
+		strings.IndexByte(a.Type, 0) < 0 && strings.IndexByte(a.ID, 0) < 0
+}
+
+// actorDays counts sorted actor postings by actor and day and gives each
+// count to emit as a counter (key and value valid during the call).
+type actorDays struct {
+	prefix []byte // the postings' prefix being counted; empty for none
+	day    uint32
+	n      uint64
+	key    []byte
+	val    [8]byte
+	emit   func(key, val []byte)
+}
+
+// add counts posting k, which shares its first shared bytes with the
+// posting added before it.
+func (a *actorDays) add(k []byte, shared int) {
+	if len(k) < 16 {
+		return
+	}
+	p := k[:len(k)-16]
+	day := microDay(int64(^binary.BigEndian.Uint64(k[len(k)-16:]) ^ 1<<63))
+	if len(p) == 0 || len(p) != len(a.prefix) || shared < len(p) {
+		a.flush()
+		a.prefix = a.prefix[:0]
+		if bytes.Count(p, []byte{0}) != 3 {
+			return // counted by counts.add
+		}
+		a.prefix = append(a.prefix, p...)
+	} else if day == a.day {
+		a.n++
+		return
+	}
+	a.flush()
+	a.day, a.n = day, 1
+}
+
+// microDay is epochDay(time.UnixMicro(us)).
+func microDay(us int64) uint32 {
+	sec := us / 1e6
+	if us%1e6 < 0 {
+		sec--
+	}
+	return uint32(sec/86400) ^ 1<<31
+}
+
+// flush emits the count being kept, if any, with the key countKey makes
+// for the actor's TYPE:ID as event.Ref.Append writes it.
+func (a *actorDays) flush() {
+	if a.n == 0 {
+		return
+	}
+	p := a.prefix[1 : len(a.prefix)-1]
+	i := bytes.IndexByte(p, 0)
+	j := i + 1 + bytes.IndexByte(p[i+1:], 0)
+	tenant, typ, id := p[:i], p[i+1:j], p[j+1:]
+	a.key = append(append(append(a.key[:0], kindCount), tenant...), 0)
+	a.key = binary.BigEndian.AppendUint32(a.key, a.day)
+	a.key = append(append(append(a.key, byte(ByActor)), typ...), ':')
+	if bytes.ContainsAny(id, `:"`) {
+		a.key = strconv.AppendQuote(a.key, string(id))
+	} else {
+		a.key = append(a.key, id...)
+	}
+	binary.BigEndian.PutUint64(a.val[:], a.n)
+	a.emit(a.key, a.val[:])
+	a.n = 0
 }

@@ -152,7 +152,7 @@ func BenchmarkWriteRun(b *testing.B) {
 	w := &buildWorker{b: bl}
 	for b.Loop() {
 		for kind, r := range runs {
-			if err := w.writeRun(kind, r); err != nil {
+			if err := w.writeRun(kind, r, nil); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -190,7 +190,7 @@ func TestRunMerge(t *testing.T) {
 				want = append(want, append(append([]byte(nil), k...), v...))
 			}
 			r.sortEnts(&s)
-			if err := w.writeRun('a', r); err != nil {
+			if err := w.writeRun('a', r, nil); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -242,7 +242,7 @@ func BenchmarkMergeRuns(b *testing.B) {
 	for i := range nruns {
 		part := &run{chunks: r.chunks, ents: slices.Clone(r.ents[i*per : (i+1)*per])}
 		part.sortEnts(&s)
-		if err := w.writeRun(kindActor, part); err != nil {
+		if err := w.writeRun(kindActor, part, nil); err != nil {
 			b.Fatal(err)
 		}
 	}
