@@ -3,6 +3,7 @@ package index
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -603,13 +604,33 @@ func (w *buildWorker) writeRun(kind byte, r *run, days *actorDays) error {
 	return nil
 }
 
-// merge merges each kind's runs into tables, kinds in parallel.
+// merge merges each kind's runs into tables, kinds in parallel, the
+// largest first: the merge ends when its last kind does, and a large kind
+// taken last would leave the other workers idle for most of it.
 func (b *Builder) merge(ctx context.Context) error {
-	kinds := make(chan byte, len(postingKinds))
+	type sized struct {
+		kind  byte
+		bytes int64
+	}
+	var order []sized
 	for _, k := range postingKinds {
-		if len(b.runs[k]) > 0 {
-			kinds <- k
+		if len(b.runs[k]) == 0 {
+			continue
 		}
+		s := sized{kind: k}
+		for _, path := range b.runs[k] {
+			fi, err := os.Stat(path)
+			if err != nil {
+				return err
+			}
+			s.bytes += fi.Size()
+		}
+		order = append(order, s)
+	}
+	slices.SortStableFunc(order, func(a, b sized) int { return cmp.Compare(b.bytes, a.bytes) })
+	kinds := make(chan byte, len(order))
+	for _, s := range order {
+		kinds <- s.kind
 	}
 	close(kinds)
 	var wg sync.WaitGroup
