@@ -1,109 +1,265 @@
 package index
 
 import (
+	"bytes"
+	"errors"
+
 	"github.com/kansa-audit/kansa/internal/event"
-	"github.com/kansa-audit/kansa/internal/rawjson"
 )
 
 // keyDecoder decodes of a stored line only what the index keeps: the
 // fields eachPosting and counts read. The lines come from the WAL or the
 // archive, which hold only events kansa has decoded and checked, so it
-// checks no more than it reads, and leaves the rest (changes, context's
-// host, the received time...) unread. Strings alias the line; the event
-// is valid until the next call.
+// checks no more than it reads: it walks the line once, finding where each
+// value ends without validating what it skips (changes, context's host,
+// the received time...), and decodes the values it keeps as the full
+// decoder does. A line that is not JSON is refused or read in part, never
+// read past its end. Strings alias the line; the event is valid until the
+// next call.
 type keyDecoder struct {
-	e      event.Event
-	a      event.Actor
-	t      event.Target
-	fields [48]rawjson.Field
+	e event.Event
+	a event.Actor
+	t event.Target
 }
 
-// keyDeep picks the objects keyDecoder reads into.
-func keyDeep(key []byte) bool {
-	switch string(key) {
-	case "actor", "target", "context":
+var errNotObject = errors.New("index: the stored line is not a JSON object")
+
+func (d *keyDecoder) decode(line []byte) (*event.Event, error) {
+	e := &d.e
+	*e = event.Event{}
+	l := lax{data: line}
+	if !l.open() {
+		return nil, errNotObject
+	}
+	var err error
+	for err == nil {
+		key, ok := l.next()
+		if !ok {
+			break
+		}
+		switch string(key) {
+		case "id":
+			e.ID, err = event.IDField("id", l.value())
+		case "time":
+			var s string
+			if s, err = event.StringField("time", l.value()); err == nil {
+				e.Time, err = event.ParseTime(s)
+			}
+		case "action":
+			e.Action, err = event.StringField("action", l.value())
+		case "source":
+			e.Source, err = event.StringField("source", l.value())
+		case "tenant":
+			e.Tenant, err = event.StringField("tenant", l.value())
+		case "outcome":
+			e.Outcome, err = event.StringField("outcome", l.value())
+		case "actor":
+			e.Actor = nil // null
+			if l.open() {
+				d.a = event.Actor{}
+				d.a.Type, d.a.ID, err = refFields(&l, "actor.type", "actor.id")
+				e.Actor = &d.a
+			} else {
+				l.value()
+			}
+		case "target":
+			e.Target = nil
+			if l.open() {
+				d.t = event.Target{}
+				d.t.Type, d.t.ID, err = refFields(&l, "target.type", "target.id")
+				e.Target = &d.t
+			} else {
+				l.value()
+			}
+		case "context":
+			if !l.open() {
+				l.value()
+				break
+			}
+			for err == nil {
+				k, ok := l.next()
+				if !ok {
+					break
+				}
+				switch string(k) {
+				case "user_agent":
+					e.Context.UserAgent, err = event.StringField("context.user_agent", l.value())
+				case "request_id":
+					e.Context.RequestID, err = event.StringField("context.request_id", l.value())
+				default:
+					l.value()
+				}
+			}
+		default:
+			l.value()
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if l.err != nil {
+		return nil, l.err
+	}
+	return e, nil
+}
+
+// refFields reads an actor's or a target's type and id, the members of
+// the object l has opened.
+func refFields(l *lax, typeField, idField string) (typ, id string, err error) {
+	for err == nil {
+		k, ok := l.next()
+		if !ok {
+			break
+		}
+		switch string(k) {
+		case "type":
+			typ, err = event.StringField(typeField, l.value())
+		case "id":
+			id, err = event.IDField(idField, l.value())
+		default:
+			l.value()
+		}
+	}
+	return typ, id, err
+}
+
+// lax walks the members of JSON objects, finding where values end without
+// checking them. A key with escapes is returned raw, so it matches none
+// of the names keyDecoder reads, as rawjson leaves such keys unread.
+type lax struct {
+	data []byte
+	i    int // the next byte to read
+	err  error
+}
+
+var errLax = errors.New("index: the stored line is not valid JSON")
+
+func (l *lax) ws() {
+	for l.i < len(l.data) && l.data[l.i] <= ' ' {
+		l.i++
+	}
+}
+
+// open enters the object at l.i and returns true, or returns false and
+// leaves any other value unread.
+func (l *lax) open() bool {
+	l.ws()
+	if l.err == nil && l.i < len(l.data) && l.data[l.i] == '{' {
+		l.i++
 		return true
 	}
 	return false
 }
 
-func (d *keyDecoder) decode(line []byte) (*event.Event, error) {
-	fs, err := rawjson.FieldsDeep(d.fields[:0], line, keyDeep)
-	if err != nil {
-		return nil, err
+// next reads the next member's key and the colon after it, leaving l.i at
+// its value; it returns false at the end of the object (having read its
+// closing brace) or on an error (l.err).
+func (l *lax) next() ([]byte, bool) {
+	if l.err != nil {
+		return nil, false
 	}
-	e := &d.e
-	*e = event.Event{}
-	for i := 0; i < len(fs); i++ {
-		f := fs[i]
-		kids := rawjson.Members(fs, i)
-		i += len(kids)
-		if f.KeyEscaped {
-			continue
-		}
-		v := f.Value
-		switch string(f.Key) {
-		case "id":
-			e.ID, err = event.IDField("id", v)
-		case "time":
-			var s string
-			if s, err = event.StringField("time", v); err == nil {
-				e.Time, err = event.ParseTime(s)
-			}
-		case "action":
-			e.Action, err = event.StringField("action", v)
-		case "source":
-			e.Source, err = event.StringField("source", v)
-		case "tenant":
-			e.Tenant, err = event.StringField("tenant", v)
-		case "outcome":
-			e.Outcome, err = event.StringField("outcome", v)
-		case "actor":
-			e.Actor = nil // null
-			if f.Deep {
-				d.a = event.Actor{}
-				d.a.Type, d.a.ID, err = refFields(kids, "actor.type", "actor.id")
-				e.Actor = &d.a
-			}
-		case "target":
-			e.Target = nil
-			if f.Deep {
-				d.t = event.Target{}
-				d.t.Type, d.t.ID, err = refFields(kids, "target.type", "target.id")
-				e.Target = &d.t
-			}
-		case "context":
-			for _, k := range kids {
-				switch string(k.Key) {
-				case "user_agent":
-					e.Context.UserAgent, err = event.StringField("context.user_agent", k.Value)
-				case "request_id":
-					e.Context.RequestID, err = event.StringField("context.request_id", k.Value)
-				}
-				if err != nil {
-					break
-				}
-			}
-		}
-		if err != nil {
-			return nil, err
-		}
+	l.ws()
+	if l.i < len(l.data) && l.data[l.i] == ',' {
+		l.i++
+		l.ws()
 	}
-	return e, nil
+	if l.i >= len(l.data) {
+		l.err = errLax
+		return nil, false
+	}
+	if l.data[l.i] == '}' {
+		l.i++
+		return nil, false
+	}
+	end := laxString(l.data, l.i)
+	if end < 0 {
+		l.err = errLax
+		return nil, false
+	}
+	key := l.data[l.i+1 : end-1]
+	l.i = end
+	l.ws()
+	if l.i >= len(l.data) || l.data[l.i] != ':' {
+		l.err = errLax
+		return nil, false
+	}
+	l.i++
+	l.ws()
+	return key, true
 }
 
-// refFields reads an actor's or a target's type and id.
-func refFields(kids []rawjson.Field, typeField, idField string) (typ, id string, err error) {
-	for _, k := range kids {
-		switch string(k.Key) {
-		case "type":
-			typ, err = event.StringField(typeField, k.Value)
-		case "id":
-			id, err = event.IDField(idField, k.Value)
+// value returns the value at l.i and reads past it.
+func (l *lax) value() []byte {
+	if l.err != nil {
+		return nil
+	}
+	start := l.i
+	end := laxValue(l.data, l.i)
+	if end < 0 {
+		l.err = errLax
+		return nil
+	}
+	l.i = end
+	return l.data[start:end]
+}
+
+// laxString returns the end of the string at data[i] (past its closing
+// quote), or -1 when data[i] is not a quote or the string does not end.
+func laxString(data []byte, i int) int {
+	if i >= len(data) || data[i] != '"' {
+		return -1
+	}
+	for i++; ; i++ {
+		j := bytes.IndexByte(data[i:], '"')
+		if j < 0 {
+			return -1
 		}
-		if err != nil {
-			return "", "", err
+		i += j
+		k := i // data[k:i] are the backslashes before the quote
+		for data[k-1] == '\\' {
+			k--
+		}
+		if (i-k)%2 == 0 {
+			return i + 1
 		}
 	}
-	return typ, id, nil
+}
+
+// laxValue returns the end of the value at data[i], or -1 when a string,
+// object or array in it does not end.
+func laxValue(data []byte, i int) int {
+	if i >= len(data) {
+		return -1
+	}
+	switch data[i] {
+	case '"':
+		return laxString(data, i)
+	case '{', '[':
+		depth := 0
+		for i < len(data) {
+			switch data[i] {
+			case '"':
+				if i = laxString(data, i); i < 0 {
+					return -1
+				}
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+			i++
+		}
+		return -1
+	}
+	for i < len(data) { // a number, true, false or null
+		switch data[i] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			return i
+		}
+		i++
+	}
+	return i
 }

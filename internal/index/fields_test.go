@@ -13,33 +13,57 @@ import (
 // fields it does not read.
 func TestKeyDecoder(t *testing.T) {
 	lines := workload(t, 2000)
-	for _, l := range []string{
-		`{"schema":"kansa.audit/v1","id":"a\u0062c","time":"2024-08-06T18:00:59.981+09:00","time_offset":"+09:00","action":"up\"date","actor":{"type":"User","id":42,"name":"x"},"target":{"type":"Admin::Setting","id":"17","table":"settings"},"context":{"host":"h","user_agent":"curl/8 \u00e9","request_id":"r-1","endpoint":"GET /"},"source":"app","tenant":"acme","outcome":"failure"}`,
-		`{"id":"n1","time":"2024-02-29T23:59:59.999999Z","action":"x","actor":null,"target":null,"context":null,"source":"s"}`,
-		`{"id":"n2","time":"1969-12-31T23:59:59.000001Z","action":"x","changes":{"a":[1,{"b":"}"}]},"meta":{"k":"v"},"custom":1}`,
-		`{"id":"n3","time":"2024-08-06 09:00:00.5 +0200","action":"x","actor":{"id":"7"},"target":{"type":"T"},"context":{}}`,
-		`{"id":"n4","time":"2023-02-30T00:00:00.000000Z","action":"x"}`,
-		`{"id":"n5","time":"2024-01-01T00:00:00.000000Z","action":"x","actor":{"type":"User","id":"1"},"seq":{"stream":"s","n":3},"received_at":"2024-01-01T00:00:01Z"}`,
-		`{"id":"n6","time":"2024-01-01T00:00:00Z","action":"x","actor":{"type":"User","id":"1.5"}}`,
-		`{"id":"n7","time":"2024-01-01T00:00:00Z","action":"x","actor":{"type":"User","id":"1"},"actor":null,"target":null,"target":{"type":"T","id":"2"},"context":{"request_id":"a"},"context":null}`,
-	} {
+	for _, l := range keyDecoderLines {
 		lines = append(lines, []byte(l))
 	}
+	for i, l := range lines {
+		checkKeyDecoder(t, i, l)
+	}
+}
+
+// keyDecoderLines are lines TestKeyDecoder and FuzzKeyDecoder start from.
+var keyDecoderLines = []string{
+	`{"schema":"kansa.audit/v1","id":"a\u0062c","time":"2024-08-06T18:00:59.981+09:00","time_offset":"+09:00","action":"up\"date","actor":{"type":"User","id":42,"name":"x"},"target":{"type":"Admin::Setting","id":"17","table":"settings"},"context":{"host":"h","user_agent":"curl/8 \u00e9","request_id":"r-1","endpoint":"GET /"},"source":"app","tenant":"acme","outcome":"failure"}`,
+	`{"id":"n1","time":"2024-02-29T23:59:59.999999Z","action":"x","actor":null,"target":null,"context":null,"source":"s"}`,
+	`{"id":"n2","time":"1969-12-31T23:59:59.000001Z","action":"x","changes":{"a":[1,{"b":"}"}]},"meta":{"k":"v"},"custom":1}`,
+	`{"id":"n3","time":"2024-08-06 09:00:00.5 +0200","action":"x","actor":{"id":"7"},"target":{"type":"T"},"context":{}}`,
+	`{"id":"n4","time":"2023-02-30T00:00:00.000000Z","action":"x"}`,
+	`{"id":"n5","time":"2024-01-01T00:00:00.000000Z","action":"x","actor":{"type":"User","id":"1"},"seq":{"stream":"s","n":3},"received_at":"2024-01-01T00:00:01Z"}`,
+	`{"id":"n6","time":"2024-01-01T00:00:00Z","action":"x","actor":{"type":"User","id":"1.5"}}`,
+	`{"id":"n7","time":"2024-01-01T00:00:00Z","action":"x","actor":{"type":"User","id":"1"},"actor":null,"target":null,"target":{"type":"T","id":"2"},"context":{"request_id":"a"},"context":null}`,
+}
+
+// checkKeyDecoder: the index's decoder reads line as the full decoder
+// does when the full decoder accepts it, and never panics.
+func checkKeyDecoder(t *testing.T, i int, l []byte) {
+	t.Helper()
 	var full event.Decoder
 	var kd keyDecoder
-	for i, l := range lines {
-		want, werr := full.Decode(l)
-		got, gerr := kd.decode(l)
-		if werr != nil {
-			continue // the index never sees a line the full decoder refuses
-		}
-		if gerr != nil {
-			t.Fatalf("line %d %s: the index's decoder refuses it: %v", i, l, gerr)
-		}
-		if w, g := keyFieldsOf(want), keyFieldsOf(got); w != g {
-			t.Fatalf("line %d %s:\n index's %s\n want    %s", i, l, g, w)
-		}
+	got, gerr := kd.decode(l)
+	want, werr := full.Decode(l)
+	if werr != nil {
+		return // the index never sees a line the full decoder refuses
 	}
+	if gerr != nil {
+		t.Fatalf("line %d %s: the index's decoder refuses it: %v", i, l, gerr)
+	}
+	if w, g := keyFieldsOf(want), keyFieldsOf(got); w != g {
+		t.Fatalf("line %d %s:\n index's %s\n want    %s", i, l, g, w)
+	}
+}
+
+// FuzzKeyDecoder: on any input the index's decoder ends without reading
+// past the line, and agrees with the full decoder on lines it accepts.
+func FuzzKeyDecoder(f *testing.F) {
+	for _, l := range keyDecoderLines {
+		f.Add([]byte(l))
+	}
+	for _, l := range workload(f, 50) {
+		f.Add(l)
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		checkKeyDecoder(t, 0, line)
+	})
 }
 
 func keyFieldsOf(e *event.Event) string {
