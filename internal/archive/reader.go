@@ -45,17 +45,23 @@ func EveryManifest(ctx context.Context, store objstore.Store, prefix string, fn 
 	})
 }
 
-// eachJSON calls fn with each .json object under prefix, decoded into a
-// new T; what names the objects in errors.
+// eachJSON calls fn with each .json object under prefix, in the order the
+// store lists them, decoded into a new T; what names the objects in
+// errors. It reads jsonAhead objects ahead of the one fn has: from a
+// distant bucket each is a round trip, and an archive has one manifest a
+// batch.
 func eachJSON[T any](ctx context.Context, store objstore.Store, prefix, what string, fn func(key string, v *T) error) error {
-	return store.List(ctx, prefix, func(key string, _ int64) error {
-		if !strings.HasSuffix(key, ".json") {
-			return nil
+	var keys []string
+	err := store.List(ctx, prefix, func(key string, _ int64) error {
+		if strings.HasSuffix(key, ".json") {
+			keys = append(keys, key)
 		}
-		data, err := store.Get(ctx, key)
-		if err != nil {
-			return err
-		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return objstore.GetEach(ctx, store, keys, jsonAhead, func(key string, data []byte) error {
 		v := new(T)
 		if err := json.Unmarshal(data, v); err != nil {
 			return fmt.Errorf("%s %s: %w", what, key, err)
@@ -63,6 +69,10 @@ func eachJSON[T any](ctx context.Context, store objstore.Store, prefix, what str
 		return fn(key, v)
 	})
 }
+
+// jsonAhead is how many manifests (or retention records) eachJSON reads
+// ahead: they are small, so more than the archive's files.
+const jsonAhead = 16
 
 // ReadLines calls fn with each line of the gzip NDJSON object key. line is
 // valid only during the call.
