@@ -465,3 +465,36 @@ func TestMicroDay(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkCountsAdd: counting events by every dimension, as a build's
+// workers do (actors from their postings) and as Add does.
+func BenchmarkCountsAdd(b *testing.B) {
+	g := synth.New(synth.Config{Seed: 1, Events: 2 * synth.ChunkSize})
+	var lines [][]byte
+	for k := range g.Chunks() {
+		lines = g.Chunk(lines, k)
+	}
+	var evs []*event.Event
+	for _, l := range lines {
+		e, err := event.Decode(l)
+		if err != nil {
+			b.Fatal(err)
+		}
+		evs = append(evs, e)
+	}
+	for _, how := range []string{"build", "add"} {
+		b.Run(how, func(b *testing.B) {
+			var c counts
+			c.actorsFromPostings = how == "build"
+			n := 0
+			for b.Loop() {
+				c.reset()
+				for _, e := range evs {
+					c.add(event.DefaultTenant, e)
+				}
+				n += len(evs)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/event")
+		})
+	}
+}

@@ -150,7 +150,19 @@ func (c *counts) add(tenant string, e *event.Event) {
 		c.last, c.lastKey = d, tenantDay{d.tenant, k.day}
 	}
 	for i, dim := range allDims {
-		if dim == ByActor && c.actorsFromPostings && actorDerived(tenant, e.Actor) {
+		if dim != ByActor { // a field's own string, looked up as it is
+			v := dimString(dim, e)
+			if v == "" {
+				continue
+			}
+			if j, ok := d.at[i][v]; ok {
+				d.n[j]++
+			} else {
+				c.insert(d, i, strings.Clone(v)) // v points into the line
+			}
+			continue
+		}
+		if c.actorsFromPostings && actorDerived(tenant, e.Actor) {
 			continue
 		}
 		c.scratch = appendDimValue(c.scratch[:0], dim, e)
@@ -160,11 +172,32 @@ func (c *counts) add(tenant string, e *event.Event) {
 		if j, ok := d.at[i][string(c.scratch)]; ok {
 			d.n[j]++
 		} else {
-			d.at[i][string(c.scratch)] = int32(len(d.n))
-			d.n = append(d.n, 1)
-			c.n++
+			c.insert(d, i, string(c.scratch))
 		}
 	}
+}
+
+// insert starts the counter of value v of dimension i at 1.
+func (c *counts) insert(d *dayCounts, i int, v string) {
+	d.at[i][v] = int32(len(d.n))
+	d.n = append(d.n, 1)
+	c.n++
+}
+
+// dimString is e's value of d for the dimensions that are one string
+// field (all but ByActor).
+func dimString(d Dim, e *event.Event) string {
+	switch d {
+	case ByAction:
+		return e.Action
+	case BySource:
+		return e.Source
+	case ByUserAgent:
+		return e.Context.UserAgent
+	case ByOutcome:
+		return e.Outcome
+	}
+	return ""
 }
 
 // each calls fn with every counter's key and count, in no order; the key
