@@ -42,27 +42,6 @@ const (
 // Dims names the dimensions, for flags and errors.
 var Dims = map[string]Dim{"action": ByAction, "source": BySource, "user_agent": ByUserAgent, "actor": ByActor, "outcome": ByOutcome}
 
-// appendDimValue appends e's value of d; actors as TYPE:ID, as
-// event.Ref.String writes them.
-func appendDimValue(dst []byte, d Dim, e *event.Event) []byte {
-	switch d {
-	case ByAction:
-		return append(dst, e.Action...)
-	case BySource:
-		return append(dst, e.Source...)
-	case ByUserAgent:
-		return append(dst, e.Context.UserAgent...)
-	case ByActor:
-		if e.Actor == nil {
-			return dst
-		}
-		return event.Ref{Type: e.Actor.Type, ID: e.Actor.ID}.Append(dst)
-	case ByOutcome:
-		return append(dst, e.Outcome...)
-	}
-	return dst
-}
-
 var allDims = [...]Dim{ByAction, BySource, ByUserAgent, ByActor, ByOutcome}
 
 // epochDay is the day of t in UTC, counted from 1970-01-01, offset so that
@@ -162,13 +141,11 @@ func (c *counts) add(tenant string, e *event.Event) {
 			}
 			continue
 		}
-		if c.actorsFromPostings && actorDerived(tenant, e.Actor) {
+		// Actors as TYPE:ID, as event.Ref writes them.
+		if e.Actor == nil || c.actorsFromPostings && actorDerived(tenant, e.Actor) {
 			continue
 		}
-		c.scratch = appendDimValue(c.scratch[:0], dim, e)
-		if len(c.scratch) == 0 {
-			continue
-		}
+		c.scratch = event.Ref{Type: e.Actor.Type, ID: e.Actor.ID}.Append(c.scratch[:0])
 		if j, ok := d.at[i][string(c.scratch)]; ok {
 			d.n[j]++
 		} else {

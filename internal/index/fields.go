@@ -55,25 +55,20 @@ func (d *keyDecoder) decode(line []byte) (*event.Event, error) {
 			e.Outcome, err = event.StringField("outcome", l.value())
 		case "actor":
 			e.Actor = nil // null
-			if l.open() {
+			if l.openOrSkip() {
 				d.a = event.Actor{}
 				d.a.Type, d.a.ID, err = refFields(&l, "actor.type", "actor.id")
 				e.Actor = &d.a
-			} else {
-				l.value()
 			}
 		case "target":
 			e.Target = nil
-			if l.open() {
+			if l.openOrSkip() {
 				d.t = event.Target{}
 				d.t.Type, d.t.ID, err = refFields(&l, "target.type", "target.id")
 				e.Target = &d.t
-			} else {
-				l.value()
 			}
 		case "context":
-			if !l.open() {
-				l.value()
+			if !l.openOrSkip() {
 				break
 			}
 			for err == nil {
@@ -148,6 +143,15 @@ func (l *lax) open() bool {
 		l.i++
 		return true
 	}
+	return false
+}
+
+// openOrSkip is open that reads past any other value.
+func (l *lax) openOrSkip() bool {
+	if l.open() {
+		return true
+	}
+	l.value()
 	return false
 }
 
