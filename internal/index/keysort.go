@@ -55,6 +55,9 @@ type sortScratch struct {
 
 // sortEnts sorts r.ents by key, as bytes.Compare orders them.
 func (r *run) sortEnts(s *sortScratch) {
+	if r.presorted() {
+		return
+	}
 	n := len(r.ents)
 	if cap(s.words) < n {
 		s.words = make([]sortWord, n+n/4)
@@ -62,6 +65,30 @@ func (r *run) sortEnts(s *sortScratch) {
 		s.perm = make([]runEnt, n+n/4)
 	}
 	r.sortFrom(r.ents, s.words[:n], s.words2[:n], s.perm[:n], 0)
+}
+
+// presorted puts r.ents in key order when they are in order already, or
+// in the reverse order, and reports whether they were. The time postings
+// of an archive written in time order are, newest first: each worker
+// gets its batches in order, and their keys lead with the time, inverted.
+// Checking reads the keys in the order they were added, next to each
+// other in the chunks, and stops at the first key out of order, so the
+// other kinds pay next to nothing for it.
+func (r *run) presorted() bool {
+	n := len(r.ents)
+	if n < 2 {
+		return true
+	}
+	c := bytes.Compare(r.key(r.ents[0]), r.key(r.ents[1]))
+	for i := 2; i < n; i++ {
+		if bytes.Compare(r.key(r.ents[i-1]), r.key(r.ents[i])) != c {
+			return false
+		}
+	}
+	if c > 0 {
+		slices.Reverse(r.ents)
+	}
+	return true
 }
 
 // sortFrom sorts ents, whose keys are equal in their first d bytes, using

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/kansa-audit/kansa/internal/event"
@@ -15,7 +16,8 @@ import (
 
 // TestSortEnts: the word sort orders keys as bytes.Compare does, for keys
 // sharing long prefixes, holding zero bytes, ending where others go on,
-// repeated, and in groups of every size around smallSort.
+// repeated, in groups of every size around smallSort, and given in order
+// already, in the reverse order, or either but for two keys.
 func TestSortEnts(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	alphabet := []byte{0, 1, 'a', 'b', 0xff}
@@ -37,6 +39,20 @@ func TestSortEnts(t *testing.T) {
 			}
 			r.add(k, []byte{byte(len(k))})
 		}
+		if round%5 == 1 && n > 1 {
+			// In order already, in the reverse order (as time postings
+			// come), or either but for two keys.
+			byKey := func(a, b runEnt) int { return bytes.Compare(r.key(a), r.key(b)) }
+			r.ents = slices.SortedFunc(slices.Values(r.ents), byKey)
+			if round%3 == 0 {
+				r.ents = slices.CompactFunc(r.ents, func(a, b runEnt) bool { return byKey(a, b) == 0 })
+				slices.Reverse(r.ents)
+			}
+			if round%4 == 0 && len(r.ents) > 1 {
+				i := rng.IntN(len(r.ents) - 1)
+				r.ents[i], r.ents[i+1] = r.ents[i+1], r.ents[i]
+			}
+		}
 		want := make([][]byte, 0, n)
 		for _, e := range r.ents {
 			want = append(want, r.key(e))
@@ -49,6 +65,30 @@ func TestSortEnts(t *testing.T) {
 			}
 			if v := r.entry(e)[e.klen]; int(v) != int(e.klen) {
 				t.Fatalf("round %d: key %q lost its value", round, r.key(e))
+			}
+		}
+	}
+}
+
+// TestSortEntsZeroTails: keys that end where others go on with zero
+// bytes, all sharing their first bytes, in a group large enough for
+// words: a key that ends sorts before those that go on.
+func TestSortEntsZeroTails(t *testing.T) {
+	var s sortScratch
+	for _, prefix := range []string{"", "p", "pq", "pqrstuvw"} {
+		r := &run{}
+		for z := range 12 {
+			r.add([]byte(prefix+strings.Repeat("\x00", z)), nil)
+			if z >= 4 { // all share the prefix and four zero bytes
+				r.add([]byte(prefix+strings.Repeat("\x00", z)+"a"), nil)
+				r.add([]byte(prefix+strings.Repeat("\x00", z)+"\xff"), nil)
+			}
+		}
+		rand.New(rand.NewPCG(uint64(len(prefix)), 1)).Shuffle(len(r.ents), func(i, j int) { r.ents[i], r.ents[j] = r.ents[j], r.ents[i] })
+		r.sortEnts(&s)
+		for i := 1; i < len(r.ents); i++ {
+			if a, b := r.key(r.ents[i-1]), r.key(r.ents[i]); bytes.Compare(a, b) > 0 {
+				t.Fatalf("prefix %q: %q sorted before %q", prefix, a, b)
 			}
 		}
 	}
