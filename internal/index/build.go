@@ -142,7 +142,7 @@ func NewBuilder(dir string, opts Options, bo BuildOptions) (*Builder, error) {
 		return nil, err
 	}
 	for range bo.Workers {
-		w := &buildWorker{b: b, budget: bo.MemoryBytes / bo.Workers, runs: map[byte]*run{}, tenants: map[string]bool{}}
+		w := &buildWorker{b: b, budget: bo.MemoryBytes / bo.Workers, tenants: map[string]bool{}}
 		w.counts.actorsFromPostings = true
 		w.actorDays.emit = func(k, v []byte) { w.run(kindCount).add(k, v) }
 		b.workers = append(b.workers, w)
@@ -377,7 +377,7 @@ type buildWorker struct {
 	b       *Builder
 	budget  int
 	used    int
-	runs    map[byte]*run
+	runs    [256]*run // by kind: a map's lookup for each posting cost more
 	counts  counts
 	tenants map[string]bool
 	dec     keyDecoder
@@ -385,7 +385,11 @@ type buildWorker struct {
 	sort    sortScratch
 
 	actorDays actorDays // counts by actor, from the actor postings
+	out       []byte    // a run's entries before they are written
 }
+
+// runWriteBytes is how much of a run is written at a time.
+const runWriteBytes = 1 << 20
 
 // run is one kind's postings in a worker's memory, unsorted until spilled.
 // Keys and values fill chunks that are never moved (a growing slice would
@@ -547,12 +551,12 @@ func (w *buildWorker) spill() error {
 		})
 		w.counts.reset()
 	}
-	for kind, r := range w.runs {
-		if len(r.ents) == 0 {
+	for kind, r := range &w.runs {
+		if r == nil || len(r.ents) == 0 {
 			continue
 		}
 		r.sortEnts(&w.sort)
-		if err := w.writeRun(kind, r, nil); err != nil {
+		if err := w.writeRun(byte(kind), r, nil); err != nil {
 			return err
 		}
 		r.reset()
@@ -574,9 +578,9 @@ func (w *buildWorker) writeRun(kind byte, r *run, days *actorDays) error {
 		return err
 	}
 	// Each entry: the bytes its key shares with the one before, the
-	// length of the rest of the key and of the value, then both.
-	bw := bufio.NewWriterSize(f, 1<<20)
-	var hdr [3 * binary.MaxVarintLen32]byte
+	// length of the rest of the key and of the value, then both. They
+	// are appended to the worker's buffer, written out each megabyte.
+	buf := w.out[:0]
 	var prev []byte
 	for _, e := range r.ents {
 		k, kv := r.key(e), r.entry(e)
@@ -584,14 +588,21 @@ func (w *buildWorker) writeRun(kind byte, r *run, days *actorDays) error {
 		if days != nil {
 			days.add(k, shared)
 		}
-		n := binary.PutUvarint(hdr[:], uint64(shared))
-		n += binary.PutUvarint(hdr[n:], uint64(len(k)-shared))
-		n += binary.PutUvarint(hdr[n:], uint64(e.vlen))
-		bw.Write(hdr[:n])
-		bw.Write(kv[shared:])
+		buf = binary.AppendUvarint(buf, uint64(shared))
+		buf = binary.AppendUvarint(buf, uint64(len(k)-shared))
+		buf = binary.AppendUvarint(buf, uint64(e.vlen))
+		buf = append(buf, kv[shared:]...)
 		prev = k
+		if len(buf) >= runWriteBytes {
+			if _, err := f.Write(buf); err != nil {
+				f.Close()
+				return err
+			}
+			buf = buf[:0]
+		}
 	}
-	if err := bw.Flush(); err != nil {
+	w.out = buf
+	if _, err := f.Write(buf); err != nil {
 		f.Close()
 		return err
 	}

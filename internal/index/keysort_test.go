@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -89,6 +90,47 @@ func TestSortEntsZeroTails(t *testing.T) {
 		for i := 1; i < len(r.ents); i++ {
 			if a, b := r.key(r.ents[i-1]), r.key(r.ents[i]); bytes.Compare(a, b) > 0 {
 				t.Fatalf("prefix %q: %q sorted before %q", prefix, a, b)
+			}
+		}
+	}
+}
+
+// TestRunTruncated: a run cut short anywhere in its last entry is an
+// error, read through a buffer the entry fits in or one it does not.
+func TestRunTruncated(t *testing.T) {
+	bl := &Builder{tmp: t.TempDir(), runs: map[byte][]string{}}
+	w := &buildWorker{b: bl}
+	r := &run{}
+	for i := range 50 {
+		r.add(fmt.Appendf(nil, "key-%03d", i), bytes.Repeat([]byte{'v'}, 40))
+	}
+	if err := w.writeRun('a', r, nil); err != nil {
+		t.Fatal(err)
+	}
+	whole, err := os.ReadFile(bl.runs['a'][0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The last entry is 44 bytes: a header of 3, the key's last byte
+	// ("key-049" after "key-048") and the value's 40.
+	for cut := 1; cut < 44; cut++ {
+		for _, size := range []int{16, 1 << 20} {
+			p := filepath.Join(t.TempDir(), "run")
+			if err := os.WriteFile(p, whole[:len(whole)-cut], 0o644); err != nil {
+				t.Fatal(err)
+			}
+			f, err := os.Open(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rr := &runReader{f: f, path: p, r: bufio.NewReaderSize(f, size)}
+			n := 0
+			for err = rr.next(); err == nil && !rr.done; err = rr.next() {
+				n++
+			}
+			f.Close()
+			if err == nil {
+				t.Errorf("cut %d bytes, buffer %d: read %d entries and no error", cut, size, n)
 			}
 		}
 	}
@@ -219,8 +261,11 @@ func TestRunMerge(t *testing.T) {
 		for i := range nruns {
 			r := &run{}
 			n := rng.IntN(300)
-			if i == 1 {
+			switch {
+			case i == 1:
 				n = 0
+			case nruns == 3 && i == 2:
+				n = 100000 // over runWriteBytes: written in parts
 			}
 			for range n {
 				k := fmt.Appendf(nil, "k%03d", rng.IntN(500))
