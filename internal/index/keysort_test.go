@@ -314,11 +314,16 @@ func TestRunMerge(t *testing.T) {
 	}
 }
 
-// BenchmarkMergeRuns: merging 128 runs of postings (as a 100M-event build
+// BenchmarkMergeRuns: merging 128 runs of postings of each kind (as a 100M-event build
 // has per kind), reading them from their files, without writing tables.
 func BenchmarkMergeRuns(b *testing.B) {
 	runs := postingRuns(b, 8*synth.ChunkSize)
-	r := runs[kindActor]
+	for _, kind := range []byte{kindActor, kindTarget, kindRequest, kindTime} {
+		b.Run(string(kind), func(b *testing.B) { benchmarkMergeRuns(b, kind, runs[kind]) })
+	}
+}
+
+func benchmarkMergeRuns(b *testing.B, kind byte, r *run) {
 	bl := &Builder{tmp: b.TempDir(), runs: map[byte][]string{}}
 	w := &buildWorker{b: bl}
 	var s sortScratch
@@ -327,14 +332,14 @@ func BenchmarkMergeRuns(b *testing.B) {
 	for i := range nruns {
 		part := &run{chunks: r.chunks, ents: slices.Clone(r.ents[i*per : (i+1)*per])}
 		part.sortEnts(&s)
-		if err := w.writeRun(kindActor, part, nil); err != nil {
+		if err := w.writeRun(kind, part, nil); err != nil {
 			b.Fatal(err)
 		}
 	}
 	n := 0
 	for b.Loop() {
 		var rs []*runReader
-		for _, p := range bl.runs[kindActor] {
+		for _, p := range bl.runs[kind] {
 			f, err := os.Open(p)
 			if err != nil {
 				b.Fatal(err)
