@@ -14,6 +14,7 @@
 # directory up to 16 GB more. Needs GNU time (/usr/bin/time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/buildat.sh
 rounds=${1:?usage: bash bench/buildpairs.sh ROUNDS COMMIT...}
 shift
 n=${EVENTS:-100000000}
@@ -24,10 +25,7 @@ for c in "$@"; do
 	if [ "$c" = HEAD ]; then
 		go build -o "$work/indexeval-HEAD" ./bench/indexeval
 	else
-		rm -rf "$work/src-$c"
-		git worktree add -f --detach "$work/src-$c" "$c" >/dev/null 2>&1
-		(cd "$work/src-$c" && go build -o "$work/indexeval-$c" ./bench/indexeval)
-		git worktree remove --force "$work/src-$c"
+		build_at "$c" ./bench/indexeval "$work/indexeval-$c"
 	fi
 	builds+=("$c")
 done

@@ -23,6 +23,7 @@
 #   HTTP_SECONDS=20 bash bench/chaincost.sh 0 4 unhashed
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/buildat.sh
 events=${1:?usage: bash bench/chaincost.sh EVENTS RUNS COMMIT...}
 runs=${2:?usage: bash bench/chaincost.sh EVENTS RUNS COMMIT...}
 shift 2
@@ -43,10 +44,7 @@ for c in "$@"; do
 		builds+=("$c")
 		continue
 	fi
-	rm -rf "$work/src-$c"
-	git worktree add -f --detach "$work/src-$c" "$c" >/dev/null 2>&1
-	(cd "$work/src-$c" && go build -o "$work/kansa-$c" ./cmd/kansa)
-	git worktree remove --force "$work/src-$c"
+	build_at "$c" ./cmd/kansa "$work/kansa-$c"
 	builds+=("$c")
 done
 go build -o "$work/kansa-head" ./cmd/kansa
