@@ -243,6 +243,9 @@ func buildKansa(out io.Writer, g *synth.Generator, o options, dir string, opts i
 		}
 		fmt.Fprintf(out, "kansa index: %s %d events in %s (%.0f events/s; %d by reference); Finish took %s of it\n",
 			how, o.n, built.Round(time.Millisecond), float64(o.n)/built.Seconds(), b.ByReference(), (built - given).Round(time.Millisecond))
+		for _, p := range b.Phases() {
+			fmt.Fprintf(out, "  Finish: %s took %s\n", p.Name, p.Took.Round(time.Millisecond))
+		}
 	case "add":
 		x, err := index.Open(dir, opts)
 		if err != nil {

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/objstorage/objstorageprovider"
@@ -84,11 +85,35 @@ type Builder struct {
 	wg        sync.WaitGroup
 	workers   []*buildWorker
 
-	mu    sync.Mutex
-	err   error
-	files []string // tables to ingest
-	runs  map[byte][]string
-	nrun  int
+	mu     sync.Mutex
+	err    error
+	files  []string // tables to ingest
+	runs   map[byte][]string
+	nrun   int
+	phases []Phase // Finish's parts, as they end
+}
+
+// Phase is a part of Finish and how long it took.
+type Phase struct {
+	Name string
+	Took time.Duration
+}
+
+// Phases are the parts of the last Finish and how long each took, in the
+// order they ended: the last spill, the merge of each kind's runs ("merge
+// t": kinds merge in parallel, so these overlap), the ingest.
+func (b *Builder) Phases() []Phase {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.phases)
+}
+
+// timed records how long the phase that started at start took.
+func (b *Builder) timed(name string, start time.Time) {
+	took := time.Since(start)
+	b.mu.Lock()
+	b.phases = append(b.phases, Phase{name, took})
+	b.mu.Unlock()
 }
 
 // batchBytes is how many bytes of events go into one e table.
@@ -283,6 +308,7 @@ func (b *Builder) Finish(ctx context.Context) error {
 		b.dispatch()
 	}
 	b.stop()
+	start := time.Now()
 	var wg sync.WaitGroup
 	for _, w := range b.workers {
 		wg.Go(func() {
@@ -296,16 +322,19 @@ func (b *Builder) Finish(ctx context.Context) error {
 		b.Abort()
 		return err
 	}
+	b.timed("last spill", start)
 	if err := b.merge(ctx); err != nil {
 		b.Abort()
 		return err
 	}
+	start = time.Now()
 	if len(b.files) > 0 {
 		if err := b.db.Ingest(ctx, b.files); err != nil {
 			b.Abort()
 			return fmt.Errorf("index: ingest: %w", err)
 		}
 	}
+	b.timed("ingest", start)
 	meta := b.db.NewBatch()
 	meta.Set(metaVersion, []byte(FormatVersion), nil)
 	for key, id := range b.fileIDs {
@@ -665,6 +694,7 @@ func (b *Builder) merge(ctx context.Context) error {
 const tableBytes = 256 << 20
 
 func (b *Builder) mergeKind(ctx context.Context, kind byte) error {
+	defer b.timed("merge "+string(kind), time.Now())
 	var runs []*runReader
 	defer func() {
 		for _, r := range runs {

@@ -82,6 +82,15 @@ func TestBuildEqualsAdd(t *testing.T) {
 	if m := built.db.Metrics(); m.Levels[len(m.Levels)-1].TablesCount == 0 {
 		t.Fatal("no tables at the bottom level: the build did not ingest there")
 	}
+	var names []string
+	for _, p := range b.Phases() {
+		names = append(names, p.Name)
+	}
+	for _, want := range []string{"last spill", "merge a", "merge t", "merge r", "merge T", "merge c", "ingest"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("Finish's phases %q lack %q", names, want)
+		}
+	}
 
 	// Both take the same Adds and stay equal, counters included.
 	more := workload(t, 7000)[6000:]
