@@ -736,6 +736,10 @@ func (b *Builder) mergeKind(ctx context.Context, kind byte) error {
 	var sum uint64
 	nkeys := 0
 	have := false
+	// Postings are written in groups (group.go); counters and tenants as
+	// they are.
+	grouped := kind != kindCount && kind != kindTenant
+	var g grouper
 	emit := func() error {
 		if !have {
 			return nil
@@ -752,10 +756,13 @@ func (b *Builder) mergeKind(ctx context.Context, kind byte) error {
 				return err
 			}
 		}
-		if kind == kindCount {
+		nkeys++
+		switch {
+		case grouped:
+			return tw.Set(g.key, g.val)
+		case kind == kindCount:
 			val = binary.BigEndian.AppendUint64(val[:0], sum)
 		}
-		nkeys++
 		return tw.Set(key, val)
 	}
 	for n := 0; ; n++ {
@@ -768,7 +775,15 @@ func (b *Builder) mergeKind(ctx context.Context, kind byte) error {
 		if r == nil {
 			break
 		}
-		if !have || !bytes.Equal(r.key, key) {
+		switch {
+		case grouped && have && g.add(r.key):
+		case grouped:
+			if err := emit(); err != nil {
+				return err
+			}
+			g.start(r.key)
+			have = true
+		case !have || !bytes.Equal(r.key, key):
 			if err := emit(); err != nil {
 				return err
 			}

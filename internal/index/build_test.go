@@ -3,6 +3,7 @@ package index
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/klauspost/compress/gzip"
 
 	"github.com/kansa-audit/kansa/internal/archive"
@@ -30,15 +32,96 @@ func dump(t *testing.T, x *Index) (keys, vals [][]byte) {
 		t.Fatal(err)
 	}
 	defer it.Close()
+	type kv struct{ k, v []byte }
+	var kvs []kv
 	for ok := it.First(); ok; ok = it.Next() {
 		v, err := it.ValueAndErr()
 		if err != nil {
 			t.Fatal(err)
 		}
-		keys = append(keys, bytes.Clone(it.Key()))
-		vals = append(vals, bytes.Clone(v))
+		k := it.Key()
+		if k[0] != kindGroup {
+			kvs = append(kvs, kv{bytes.Clone(k), bytes.Clone(v)})
+			continue
+		}
+		// A group stands for its postings, each one a key as Add writes.
+		ps, err := appendGroup(nil, tailPos(k), v)
+		if err != nil {
+			t.Fatalf("group %q: %v", k, err)
+		}
+		prefix := k[1 : len(k)-postingTail]
+		for _, p := range ps {
+			pk := binary.BigEndian.AppendUint64(bytes.Clone(prefix), p.ord)
+			kvs = append(kvs, kv{binary.BigEndian.AppendUint64(pk, p.seq), []byte{}})
+		}
+	}
+	slices.SortFunc(kvs, func(a, b kv) int { return bytes.Compare(a.k, b.k) })
+	for _, e := range kvs {
+		keys, vals = append(keys, e.k), append(vals, e.v)
 	}
 	return keys, vals
+}
+
+// groupsIn counts the index's groups and the postings they hold, and
+// gives the largest group's size.
+func groupsIn(t *testing.T, x *Index) (groups, postings, largest int) {
+	t.Helper()
+	it, err := x.db.NewIter(&pebble.IterOptions{LowerBound: []byte{kindGroup}, UpperBound: []byte{kindGroup + 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		ps, err := appendGroup(nil, tailPos(it.Key()), it.Value())
+		if err != nil {
+			t.Fatal(err)
+		}
+		groups, postings, largest = groups+1, postings+len(ps), max(largest, len(ps))
+	}
+	return groups, postings, largest
+}
+
+// TestBuiltSearchEqualsScan: lookups on a built index, whose postings are
+// in groups, equal a brute-force scan; so do they after Adds of events
+// whose times fall inside the groups' (postings of one list both in
+// groups and on their own).
+func TestBuiltSearchEqualsScan(t *testing.T) {
+	lines := workload(t, 6000)
+	var first, later [][]byte
+	for i, l := range lines {
+		if i%5 == 3 {
+			later = append(later, l)
+		} else {
+			first = append(first, l)
+		}
+	}
+	dir := filepath.Join(t.TempDir(), "built")
+	b, err := NewBuilder(dir, Options{BlockBytes: 4 << 10}, BuildOptions{Workers: 2, MemoryBytes: 96 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.batch = 50 << 10
+	if err := b.Add(first); err != nil {
+		t.Fatal(err)
+	}
+	x := finishAndOpen(t, b, dir)
+	// Every event has a time posting and most an actor, a target and a
+	// request: about four postings each, in groups (a request's few, a
+	// tenant's time postings by groupMax).
+	if g, p, most := groupsIn(t, x); p < 3*len(first) || g > p/2 || most != groupMax {
+		t.Fatalf("%d groups hold %d postings of %d events, the largest %d: the build did not group them", g, p, len(first), most)
+	}
+	m := &model{ids: map[string]bool{}}
+	m.add(first)
+	randomQueries(t, x, m, first, 200)
+
+	for i := 0; i < len(later); i += 100 {
+		if _, err := x.Add(later[i:min(i+100, len(later))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.add(later)
+	randomQueries(t, x, m, lines, 200)
 }
 
 // TestBuildEqualsAdd: a Builder, with batches, runs and merges forced

@@ -17,6 +17,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -32,8 +33,10 @@ import (
 )
 
 // FormatVersion is the layout of keys and values; an index of another
-// version is refused (rebuild it with kansa reindex).
-const FormatVersion = "4"
+// version is refused (rebuild it with kansa reindex). Version 5 added the
+// posting groups a build writes (group.go); an index of version 4, or 3
+// (4 without references), has none, and reads as one of 5.
+const FormatVersion = "5"
 
 // Key kinds, the first byte of every key.
 const (
@@ -174,7 +177,7 @@ func Open(dir string, opts Options) (*Index, error) {
 	case err != nil:
 		db.Close()
 		return nil, err
-	case string(v) != FormatVersion && string(v) != "3": // version 3 is 4 without references
+	case string(v) != FormatVersion && string(v) != "4" && string(v) != "3":
 		db.Close()
 		return nil, fmt.Errorf("index %s has format %q, this kansa writes %q: rebuild it with kansa reindex", dir, v, FormatVersion)
 	}
@@ -493,18 +496,15 @@ func (x *Index) Search(ctx context.Context, req Request) (Result, error) {
 	var lists postingHeap
 	defer func() {
 		for _, l := range lists {
-			l.it.Close()
+			l.close()
 		}
 	}()
 	for _, k := range keys {
-		l, err := openList(snap, k.prefix(), req.Since, req.Until, after)
+		ls, err := openLists(snap, k.prefix(), req.Since, req.Until, after)
 		if err != nil {
 			return Result{}, err
 		}
-		if l == nil {
-			continue
-		}
-		lists = append(lists, l)
+		lists = append(lists, ls...)
 	}
 	heap.Init(&lists)
 	var res Result
@@ -526,8 +526,10 @@ func (x *Index) Search(ctx context.Context, req Request) (Result, error) {
 			if l.next() {
 				heap.Fix(&lists, 0)
 			} else {
-				l.it.Close()
 				heap.Pop(&lists)
+				if err := l.close(); err != nil {
+					return Result{}, fmt.Errorf("index: %w", err)
+				}
 			}
 			ek = binary.BigEndian.AppendUint64(append(ek[:0], kindEvent), seq)
 			v, closer, err := snap.Get(ek)
@@ -642,11 +644,20 @@ func (x *Index) Tenants() ([]string, error) {
 // seq.
 type pos struct{ ord, seq uint64 }
 
-// postingList iterates one prefix's postings, newest first.
+// postingList iterates one prefix's postings, newest first: the single
+// postings Add writes, or the groups a build writes (group.go).
 type postingList struct {
 	it     *pebble.Iterator
 	prefix int // length of the prefix
 	cur    pos
+
+	// A list of groups gives, of the postings of the group it read, those
+	// from i on that are from start to end.
+	groups     bool
+	ps         []pos
+	i          int
+	start, end uint64
+	err        error
 }
 
 func (l *postingList) load() bool {
@@ -659,6 +670,9 @@ func (l *postingList) load() bool {
 }
 
 func (l *postingList) next() bool {
+	if l.groups {
+		return l.nextInGroups()
+	}
 	for l.it.Next() {
 		if l.load() {
 			return true
@@ -667,7 +681,55 @@ func (l *postingList) next() bool {
 	return false
 }
 
-// openList positions an iterator on prefix's first posting within
+// close closes the list's iterator and returns what went wrong reading it.
+func (l *postingList) close() error {
+	err := l.it.Close()
+	if l.err != nil {
+		return l.err
+	}
+	return err
+}
+
+// openLists opens prefix's single postings and groups as lists, each
+// positioned on its first posting within [since, until) and at or after
+// the cursor's time; none for a list with nothing there.
+func openLists(r pebble.Reader, prefix []byte, since, until time.Time, after *cursor) ([]*postingList, error) {
+	var lists []*postingList
+	l, err := openList(r, prefix, since, until, after)
+	if err != nil {
+		return nil, err
+	}
+	if l != nil {
+		lists = append(lists, l)
+	}
+	var start uint64
+	end := uint64(math.MaxUint64)
+	if !until.IsZero() {
+		start = timeOrd(until.UnixMicro() - 1)
+	}
+	if after != nil {
+		start = max(start, after.ord)
+	}
+	if !since.IsZero() {
+		end = timeOrd(since.UnixMicro())
+	}
+	if start > end {
+		return lists, nil
+	}
+	g, err := openGroups(r, prefix, start, end)
+	if err != nil {
+		for _, l := range lists {
+			l.close()
+		}
+		return nil, err
+	}
+	if g != nil {
+		lists = append(lists, g)
+	}
+	return lists, nil
+}
+
+// openList positions an iterator on prefix's first single posting within
 // [since, until) and at or after the cursor's time; nil when there is none.
 func openList(r pebble.Reader, prefix []byte, since, until time.Time, after *cursor) (*postingList, error) {
 	lower := append([]byte(nil), prefix...)
@@ -699,8 +761,7 @@ func openList(r pebble.Reader, prefix []byte, since, until time.Time, after *cur
 			return l, nil
 		}
 	}
-	it.Close()
-	return nil, it.Error()
+	return nil, l.close()
 }
 
 // postingHeap orders lists by their current posting: newest first, then
@@ -732,7 +793,7 @@ func (quietLogger) Fatalf(format string, args ...any) {
 }
 
 // Usage returns the bytes on disk of each kind of key, by its first byte,
-// as Pebble estimates them.
+// as Pebble estimates them; a kind of postings counts its groups too.
 func (x *Index) Usage() (map[string]uint64, error) {
 	out := map[string]uint64{}
 	for _, k := range []byte{kindEvent, kindActor, kindTarget, kindRequest, kindTime, kindTenant, kindMeta, kindCount, kindFile} {
@@ -741,6 +802,13 @@ func (x *Index) Usage() (map[string]uint64, error) {
 			return nil, err
 		}
 		out[string(k)] = n
+	}
+	for _, k := range []byte{kindActor, kindTarget, kindRequest, kindTime} {
+		n, err := x.db.EstimateDiskUsage([]byte{kindGroup, k}, []byte{kindGroup, k + 1})
+		if err != nil {
+			return nil, err
+		}
+		out[string(k)] += n
 	}
 	return out, nil
 }
