@@ -123,12 +123,16 @@ func (r *run) sortFrom(ents []runEnt, ws, ws2 []sortWord, perm []runEnt, d int) 
 		perm[k] = ents[w.i]
 	}
 	copy(ents, perm)
+	pf := 0 // the groups' keys are all over the chunks: prefetch ahead of them
 	for a := 0; a < len(ws); {
 		b := a + 1
 		for b < len(ws) && ws[b].w == ws[a].w {
 			b++
 		}
 		if b-a > 1 && ws[a].w&0xff == 8 {
+			for pf = max(pf, a); pf < min(b+prefetchAhead, len(ents)); pf++ {
+				r.prefetchAt(ents[pf], d+7)
+			}
 			r.sortFrom(ents[a:b], ws[a:b], ws2[a:b], perm[a:b], d+7)
 		}
 		a = b

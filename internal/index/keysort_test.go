@@ -1,7 +1,6 @@
 package index
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"math/rand/v2"
@@ -123,7 +122,7 @@ func TestRunTruncated(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rr := &runReader{f: f, path: p, r: bufio.NewReaderSize(f, size)}
+			rr := newRunReader(f, p, size)
 			n := 0
 			for err = rr.next(); err == nil && !rr.done; err = rr.next() {
 				n++
@@ -287,7 +286,7 @@ func TestRunMerge(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer f.Close()
-			r := &runReader{f: f, path: p, r: bufio.NewReaderSize(f, 16+rng.IntN(20))}
+			r := newRunReader(f, p, 16+rng.IntN(20))
 			if err := r.next(); err != nil {
 				t.Fatal(err)
 			}
@@ -344,7 +343,7 @@ func benchmarkMergeRuns(b *testing.B, kind byte, r *run) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			rr := &runReader{f: f, path: p, r: bufio.NewReaderSize(f, 1<<20)}
+			rr := newRunReader(f, p, runReadBytes)
 			if err := rr.next(); err != nil {
 				b.Fatal(err)
 			}
