@@ -62,12 +62,15 @@ func (g *grouper) start(k []byte) {
 // and the group must have room. A posting given twice is kept once.
 func (g *grouper) add(k []byte) bool {
 	p := len(g.key) - 1 - postingTail // the list's prefix, in g.key from 1
-	if g.n >= groupMax || len(k) != len(g.key)-1 || !bytes.Equal(k[:p], g.key[1:1+p]) {
+	if len(k) != len(g.key)-1 || !bytes.Equal(k[:p], g.key[1:1+p]) {
 		return false
 	}
 	c := tailPos(k)
 	if c == g.last {
 		return true
+	}
+	if g.n >= groupMax {
+		return false
 	}
 	g.val = binary.AppendUvarint(g.val, c.ord-g.last.ord)
 	g.val = binary.AppendUvarint(g.val, zigzag(int64(c.seq-g.last.seq)))
