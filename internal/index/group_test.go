@@ -22,7 +22,7 @@ func TestGroups(t *testing.T) {
 		keys = append(keys, posting("aUser\x0042", uint64(1000+i/3), uint64(5000-i+2*(i%3))))
 	}
 	keys = slices.Insert(keys, 128, keys[127]) // a posting twice, the last of a full group
-	keys = append(keys, keys[len(keys)-1])      // and in a group with room
+	keys = append(keys, keys[len(keys)-1])     // and in a group with room
 	keys = append(keys, posting("aUser\x00420", 7, 1), posting("aUser\x0043", 7, 1<<40), posting("aUser\x0043", 1<<62, 2))
 	for i := 1; i < len(keys); i++ {
 		if bytes.Compare(keys[i-1], keys[i]) > 0 {
