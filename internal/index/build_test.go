@@ -113,7 +113,7 @@ func TestBuiltSearchEqualsScan(t *testing.T) {
 	}
 	m := &model{ids: map[string]bool{}}
 	m.add(first)
-	randomQueries(t, x, m, first, 200)
+	randomQueries(t, x, m, first, 100)
 
 	for i := 0; i < len(later); i += 100 {
 		if _, err := x.Add(later[i:min(i+100, len(later))]); err != nil {
@@ -121,7 +121,7 @@ func TestBuiltSearchEqualsScan(t *testing.T) {
 		}
 	}
 	m.add(later)
-	randomQueries(t, x, m, lines, 200)
+	randomQueries(t, x, m, lines, 100)
 }
 
 // TestBuildEqualsAdd: a Builder, with batches, runs and merges forced
