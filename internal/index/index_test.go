@@ -307,6 +307,17 @@ func TestErrors(t *testing.T) {
 	if _, err := x.Search(ctx, Request{Keys: []Key{{Kind: All}}}); err == nil {
 		t.Error("a search with an ended context succeeded")
 	}
+	// An index of format 4 has no groups: it reads as it is, its events
+	// found.
+	x.db.Set(metaVersion, []byte("4"), nil)
+	x.Close()
+	x, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatalf("an index of format 4: %v", err)
+	}
+	if res, err := x.Search(context.Background(), Request{Keys: []Key{{Kind: All}}}); err != nil || len(res.Events) != 10 {
+		t.Fatalf("an index of format 4: %d events, %v", len(res.Events), err)
+	}
 	x.db.Set(metaVersion, []byte("0"), nil)
 	x.Close()
 	if _, err := Open(dir, Options{}); err == nil || !strings.Contains(err.Error(), "kansa reindex") {
