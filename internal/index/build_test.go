@@ -95,16 +95,7 @@ func TestBuiltSearchEqualsScan(t *testing.T) {
 			first = append(first, l)
 		}
 	}
-	dir := filepath.Join(t.TempDir(), "built")
-	b, err := NewBuilder(dir, Options{BlockBytes: 4 << 10}, BuildOptions{Workers: 2, MemoryBytes: 96 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.batch = 50 << 10
-	if err := b.Add(first); err != nil {
-		t.Fatal(err)
-	}
-	x := finishAndOpen(t, b, dir)
+	x := buildSmall(t, first, 96<<10, 50<<10)
 	// Every event has a time posting and most an actor, a target and a
 	// request: about four postings each, in groups (a request's few, a
 	// tenant's time postings by groupMax).
@@ -482,16 +473,7 @@ func TestBuildActorCounts(t *testing.T) {
 	if _, err := added.Add(lines); err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(t.TempDir(), "built")
-	b, err := NewBuilder(dir, Options{BlockBytes: 4 << 10}, BuildOptions{Workers: 2, MemoryBytes: 64 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.batch = 16 << 10
-	if err := b.Add(lines); err != nil {
-		t.Fatal(err)
-	}
-	built := finishAndOpen(t, b, dir)
+	built := buildSmall(t, lines, 64<<10, 16<<10)
 	var nActor int
 	keys, _ := dump(t, added)
 	for _, k := range keys {
@@ -518,6 +500,23 @@ func finishAndOpen(t *testing.T, b *Builder, dir string) *Index {
 	}
 	t.Cleanup(func() { x.Close() })
 	return x
+}
+
+// buildSmall builds an index of lines with two workers, memory bytes of
+// postings and batches of batch bytes, forced small so that a few
+// thousand events make several runs and tables.
+func buildSmall(t *testing.T, lines [][]byte, memory, batch int) *Index {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "built")
+	b, err := NewBuilder(dir, Options{BlockBytes: 4 << 10}, BuildOptions{Workers: 2, MemoryBytes: memory})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.batch = batch
+	if err := b.Add(lines); err != nil {
+		t.Fatal(err)
+	}
+	return finishAndOpen(t, b, dir)
 }
 
 // sameIndex fails unless built holds exactly added's keys and values.
