@@ -124,7 +124,7 @@ func runReindex(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 	}
 	fmt.Fprintln(stdout)
 	if !cfg.Index.Enabled {
-		fmt.Fprintln(stdout, "index.enabled is false in this config: kansa serve will not keep the index up to date")
+		fmt.Fprintln(stdout, "index.enabled is false in this config: kansa search, history and counts will not read this index, nor kansa serve keep it up to date; set it in the file given with --config (index: {enabled: true})")
 	}
 	return nil
 }

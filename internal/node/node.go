@@ -534,7 +534,7 @@ func older(e *event.Event, at time.Time, id string) bool {
 }
 
 // ErrNoIndex is returned by what only the search index can answer.
-var ErrNoIndex = errors.New("this needs the search index: set index.enabled: true in the config and build it with kansa reindex")
+var ErrNoIndex = errors.New("this needs the search index: set index.enabled: true in the config (--config FILE) and, if it was never built, build it with kansa reindex")
 
 // Counts returns per-day counts of events by dim from the index's
 // counters (index.Counts).
