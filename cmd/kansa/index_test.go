@@ -235,6 +235,10 @@ func TestHistory(t *testing.T) {
 	viaServer, _ := runStderr(t, "history", "--data", data, "--config", cfg, "--limit", "10", "Order:17")
 	srv.stop(t)
 
+	// Without the index (no config), the first page says more may follow.
+	if _, more := runStderr(t, "history", "--data", data, "--limit", "10", "Order:17"); !strings.Contains(more, "more may follow: paging needs the search index") {
+		t.Fatalf("history without the index, a full page: stderr %q", more)
+	}
 	page1, more := runStderr(t, "history", "--data", data, "--config", cfg, "--limit", "10", "Order:17")
 	if page1 != viaServer {
 		t.Fatalf("history through the server:\n%s\nfrom the directory:\n%s", viaServer, page1)

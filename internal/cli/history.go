@@ -83,6 +83,9 @@ func runHistory(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 		if err != nil {
 			return err
 		}
+		if n.Index == nil && len(hits) == *limit {
+			fmt.Fprintln(stderr, "more may follow: paging needs the search index (index.enabled: true in the file given with --config; build it with kansa reindex)")
+		}
 	}
 	if next != "" {
 		fmt.Fprintf(stderr, "more: add --cursor %s\n", next)
