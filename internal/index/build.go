@@ -752,9 +752,7 @@ func (b *Builder) mergeKind(ctx context.Context, kind byte) error {
 	var sum uint64
 	nkeys := 0
 	have := false
-	// Postings are written in groups (group.go); counters and tenants as
-	// they are.
-	grouped := kind != kindCount && kind != kindTenant
+	grouped := slices.Contains(groupedKinds, kind) // group.go
 	var g grouper
 	emit := func() error {
 		if !have {

@@ -110,14 +110,16 @@ func appendGroup(dst []pos, first pos, val []byte) ([]pos, error) {
 	return dst, nil
 }
 
+// groupedKinds are the kinds of postings a build writes in groups; the
+// others (counters, tenants) it writes as they are.
+var groupedKinds = []byte{kindActor, kindTarget, kindRequest, kindTime}
+
 // openGroups opens prefix's groups as a list (openList), positioned on
 // its first posting from start to end (ords, both inclusive); nil when
 // there is none.
 func openGroups(r pebble.Reader, prefix []byte, start, end uint64) (*postingList, error) {
 	gp := append([]byte{kindGroup}, prefix...)
-	upper := binary.BigEndian.AppendUint64(append([]byte(nil), gp...), end)
-	upper = append(upper, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff)
-	it, err := r.NewIter(&pebble.IterOptions{LowerBound: gp, UpperBound: upper})
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: gp, UpperBound: postingBound(gp, end)})
 	if err != nil {
 		return nil, err
 	}

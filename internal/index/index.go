@@ -694,69 +694,57 @@ func (l *postingList) close() error {
 // positioned on its first posting within [since, until) and at or after
 // the cursor's time; none for a list with nothing there.
 func openLists(r pebble.Reader, prefix []byte, since, until time.Time, after *cursor) ([]*postingList, error) {
-	var lists []*postingList
-	l, err := openList(r, prefix, since, until, after)
-	if err != nil {
-		return nil, err
-	}
-	if l != nil {
-		lists = append(lists, l)
-	}
+	// The postings wanted are those with ords from start to end.
 	var start uint64
 	end := uint64(math.MaxUint64)
 	if !until.IsZero() {
 		start = timeOrd(until.UnixMicro() - 1)
 	}
 	if after != nil {
-		start = max(start, after.ord)
+		start = max(start, after.ord) // the caller skips what it showed of that time
 	}
 	if !since.IsZero() {
 		end = timeOrd(since.UnixMicro())
 	}
 	if start > end {
-		return lists, nil
+		return nil, nil
 	}
-	g, err := openGroups(r, prefix, start, end)
-	if err != nil {
-		for _, l := range lists {
-			l.close()
+	var lists []*postingList
+	for _, open := range []func(pebble.Reader, []byte, uint64, uint64) (*postingList, error){openList, openGroups} {
+		l, err := open(r, prefix, start, end)
+		if err != nil {
+			for _, l := range lists {
+				l.close()
+			}
+			return nil, err
 		}
-		return nil, err
-	}
-	if g != nil {
-		lists = append(lists, g)
+		if l != nil {
+			lists = append(lists, l)
+		}
 	}
 	return lists, nil
 }
 
-// openList positions an iterator on prefix's first single posting within
-// [since, until) and at or after the cursor's time; nil when there is none.
-func openList(r pebble.Reader, prefix []byte, since, until time.Time, after *cursor) (*postingList, error) {
-	lower := append([]byte(nil), prefix...)
-	if !until.IsZero() {
-		lower = binary.BigEndian.AppendUint64(lower, timeOrd(until.UnixMicro()-1))
-	}
-	var upper []byte
-	if !since.IsZero() {
-		upper = binary.BigEndian.AppendUint64(append([]byte(nil), prefix...), timeOrd(since.UnixMicro()))
-		upper = append(upper, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff) // past every seq of that time
-	} else {
-		upper = append([]byte(nil), prefix...)
-		upper[len(upper)-1]++ // the closing 0 becomes 1: past every posting of prefix
-	}
-	it, err := r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+// postingBound is prefix and ord followed by more 0xff bytes than a seq
+// has: past every posting of prefix up to that ord.
+func postingBound(prefix []byte, ord uint64) []byte {
+	b := binary.BigEndian.AppendUint64(append([]byte(nil), prefix...), ord)
+	return append(b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff)
+}
+
+// openList opens prefix's single postings as a list, positioned on its
+// first posting from start to end (ords, both inclusive); nil when there
+// is none.
+func openList(r pebble.Reader, prefix []byte, start, end uint64) (*postingList, error) {
+	it, err := r.NewIter(&pebble.IterOptions{
+		LowerBound: binary.BigEndian.AppendUint64(append([]byte(nil), prefix...), start),
+		UpperBound: postingBound(prefix, end),
+	})
 	if err != nil {
 		return nil, err
 	}
-	var ok bool
-	if after != nil {
-		// From the cursor's time: the caller skips what it showed.
-		ok = it.SeekGE(binary.BigEndian.AppendUint64(append([]byte(nil), prefix...), after.ord))
-	} else {
-		ok = it.First()
-	}
 	l := &postingList{it: it, prefix: len(prefix)}
-	for ; ok; ok = it.Next() {
+	for ok := it.First(); ok; ok = it.Next() {
 		if l.load() {
 			return l, nil
 		}
@@ -803,7 +791,7 @@ func (x *Index) Usage() (map[string]uint64, error) {
 		}
 		out[string(k)] = n
 	}
-	for _, k := range []byte{kindActor, kindTarget, kindRequest, kindTime} {
+	for _, k := range groupedKinds {
 		n, err := x.db.EstimateDiskUsage([]byte{kindGroup, k}, []byte{kindGroup, k + 1})
 		if err != nil {
 			return nil, err
