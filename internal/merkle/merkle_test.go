@@ -195,12 +195,20 @@ func BenchmarkLeaves(b *testing.B) {
 			}
 		}
 	})
-	b.Run("AppendLeaves", func(b *testing.B) {
-		b.SetBytes(int64(len(data)))
-		for b.Loop() {
-			out = h.AppendLeaves(out[:0], data)
-		}
-	})
+	saved2, saved16 := has2x, has16
+	defer func() { has2x, has16 = saved2, saved16 }()
+	for _, p := range []struct {
+		name         string
+		two, sixteen bool
+	}{{"AppendLeaves", saved2, saved16}, {"AppendLeaves-two", saved2, false}} {
+		has2x, has16 = p.two, p.sixteen
+		b.Run(p.name, func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				out = h.AppendLeaves(out[:0], data)
+			}
+		})
+	}
 }
 
 func TestReduce(t *testing.T) { bothPaths(t, testReduce) }
@@ -228,24 +236,33 @@ func BenchmarkRoot(b *testing.B) {
 			Root(leaves)
 		}
 	})
-	b.Run("RootParallel-1", func(b *testing.B) {
-		for b.Loop() {
-			RootParallel(leaves, 1)
-		}
-	})
+	saved16 := has16
+	defer func() { has16 = saved16 }()
+	for _, sixteen := range []bool{saved16, false} {
+		has16 = sixteen
+		b.Run(map[bool]string{true: "RootParallel-1", false: "RootParallel-1-two"}[sixteen], func(b *testing.B) {
+			for b.Loop() {
+				RootParallel(leaves, 1)
+			}
+		})
+	}
 }
 
-// bothPaths runs f with two-message hashing, where this CPU has it, and
-// without.
+// bothPaths runs f with each way of hashing this CPU has: sixteen
+// messages at once (with the two-message code for the last few, and
+// alone), two at once, and one at a time.
 func bothPaths(t *testing.T, f func(t *testing.T)) {
-	saved := has2x
-	defer func() { has2x = saved }()
-	for _, on := range []bool{true, false} {
-		if on && !saved {
-			t.Log("no SHA extensions here: one message at a time only")
+	saved2, saved16 := has2x, has16
+	defer func() { has2x, has16 = saved2, saved16 }()
+	for _, p := range []struct {
+		name         string
+		two, sixteen bool
+	}{{"sixteen", true, true}, {"sixteen-alone", false, true}, {"two", true, false}, {"one", false, false}} {
+		if p.two && !saved2 || p.sixteen && !saved16 {
+			t.Logf("%s: not on this CPU", p.name)
 			continue
 		}
-		has2x = on
-		t.Run(map[bool]string{true: "two", false: "one"}[on], f)
+		has2x, has16 = p.two, p.sixteen
+		t.Run(p.name, f)
 	}
 }

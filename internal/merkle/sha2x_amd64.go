@@ -36,19 +36,26 @@ func (h *Hasher) pair(a, b []byte) (Hash, Hash) {
 	}
 	h.pa, h.pb = padLeaf(h.pa[:0], a), padLeaf(h.pb[:0], b)
 	sa, sb := iv, iv
-	na, nb := len(h.pa)/64, len(h.pb)/64
+	run2(&sa, &sb, h.pa, h.pb)
+	return digest(&sa), digest(&sb)
+}
+
+// run2 runs the whole blocks of a through sa and those of b through sb.
+func run2(sa, sb *[8]uint32, a, b []byte) {
+	na, nb := len(a)/64, len(b)/64
 	n := min(na, nb)
-	block2(&sa, &sb, &h.pa[0], &h.pb[0], n)
+	if n > 0 {
+		block2(sa, sb, &a[0], &b[0], n)
+	}
 	// The longer message's last blocks run beside a copy of themselves:
 	// one message alone takes nearly as long as two.
 	if na > n {
-		spare := sa
-		block2(&sa, &spare, &h.pa[n*64], &h.pa[n*64], na-n)
+		spare := *sa
+		block2(sa, &spare, &a[n*64], &a[n*64], na-n)
 	} else if nb > n {
-		spare := sb
-		block2(&sb, &spare, &h.pb[n*64], &h.pb[n*64], nb-n)
+		spare := *sb
+		block2(sb, &spare, &b[n*64], &b[n*64], nb-n)
 	}
-	return digest(&sa), digest(&sb)
 }
 
 // nodePair returns NodeHash(a, b) and NodeHash(c, d), hashed together.

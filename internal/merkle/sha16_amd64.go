@@ -1,0 +1,212 @@
+//go:build amd64 && !purego
+
+package merkle
+
+import (
+	"encoding/binary"
+	"slices"
+)
+
+// nLanes is how many messages blockLanes hashes at once: one in each
+// 32-bit lane of an AVX-512 register.
+const nLanes = 16
+
+// blockLanes runs n SHA-256 blocks through each of the nLanes states in
+// s, word w of lane i at s[w][i]: lane i's blocks are at base+offs[i],
+// and offs[i] moves on n blocks (sha16_amd64.s).
+//
+//go:noescape
+func blockLanes(s *[8][nLanes]uint32, base *byte, offs *[nLanes]uint32, n int)
+
+func xgetbv() (eax, edx uint32)
+
+// has16 is whether this CPU has AVX-512 F and BW, and the OS saves their
+// registers. Every caller of blockLanes checks it; tests turn it off to
+// run the other paths.
+var has16 = func() bool {
+	if max, _, _, _ := cpuid(0, 0); max < 7 {
+		return false
+	}
+	if _, _, c1, _ := cpuid(1, 0); c1&(1<<27) == 0 { // OSXSAVE
+		return false
+	}
+	// XMM, YMM, the opmasks and both halves of the ZMM registers.
+	if a, _ := xgetbv(); a&0xe6 != 0xe6 {
+		return false
+	}
+	_, b7, _, _ := cpuid(7, 0)
+	return b7&(1<<16) != 0 && b7&(1<<30) != 0
+}()
+
+// lanes is the many-message hashing's state, kept in a Hasher between
+// calls so that it allocates nothing once warm.
+type lanes struct {
+	s    [8][nLanes]uint32
+	offs [nLanes]uint32
+	left [nLanes]int // blocks left of lane i's message; 0 when it has none
+	dst  [nLanes]int // where lane i's digest goes
+	pad  []byte      // the padded messages of one chunk, one after another
+	msgs []span
+}
+
+// span is one padded message in lanes.pad.
+type span struct{ off, blocks int }
+
+// chunkWide is about how many padded bytes appendLeavesWide gathers before
+// hashing them: a few hundred lines, in the core's second-level cache.
+const chunkWide = 128 << 10
+
+// minLanes is the fewest messages worth a pass of blockLanes while there
+// are two-message SHA extensions to finish the rest with: a pass costs
+// the same however many lanes hold a message.
+const minLanes = 6
+
+func (h *Hasher) lanes() *lanes {
+	if h.wide == nil {
+		h.wide = new(lanes)
+	}
+	return h.wide
+}
+
+// appendLeavesWide is AppendLeaves nLanes lines at a time.
+func (h *Hasher) appendLeavesWide(dst []Hash, data []byte) []Hash {
+	l := h.lanes()
+	for len(data) > 0 {
+		l.pad, l.msgs = l.pad[:0], l.msgs[:0]
+		for len(data) > 0 && len(l.pad) < chunkWide {
+			var line []byte
+			line, data = cutLine(data)
+			off := len(l.pad)
+			l.pad = padLeaf(l.pad, line)
+			l.msgs = append(l.msgs, span{off, (len(l.pad) - off) / 64})
+		}
+		n := len(dst)
+		dst = slices.Grow(dst, len(l.msgs))[:n+len(l.msgs)]
+		l.run(dst[n:])
+	}
+	return dst
+}
+
+// run hashes l.msgs into out, in order. Each lane takes the next message
+// as its last one ends; when fewer than minLanes are left busy, the two
+// message code finishes them from where they are.
+func (l *lanes) run(out []Hash) {
+	next, busy := 0, 0
+	start := func(i int) {
+		m := l.msgs[next]
+		for w := range iv {
+			l.s[w][i] = iv[w]
+		}
+		l.offs[i], l.left[i], l.dst[i] = uint32(m.off), m.blocks, next
+		next++
+		busy++
+	}
+	for i := range nLanes {
+		l.left[i], l.offs[i] = 0, 0
+		if next < len(l.msgs) {
+			start(i)
+		}
+	}
+	least := 1
+	if has2x {
+		least = minLanes
+	}
+	for busy >= least {
+		n := 1 << 30
+		for _, b := range l.left {
+			if b > 0 {
+				n = min(n, b)
+			}
+		}
+		// A lane without a message reads blocks from offset 0 on, no
+		// further than a busy lane's message: its result is dropped.
+		blockLanes(&l.s, &l.pad[0], &l.offs, n)
+		for i := range nLanes {
+			if l.left[i] == 0 {
+				l.offs[i] = 0
+				continue
+			}
+			if l.left[i] -= n; l.left[i] > 0 {
+				continue
+			}
+			out[l.dst[i]] = l.digest(i)
+			busy--
+			l.offs[i] = 0
+			if next < len(l.msgs) {
+				start(i)
+			}
+		}
+	}
+	// The rest, two at a time.
+	var busyLanes [nLanes]int
+	pending := busyLanes[:0]
+	for i := range nLanes {
+		if l.left[i] > 0 {
+			pending = append(pending, i)
+		}
+	}
+	for len(pending) > 0 {
+		i := pending[0]
+		si, ri := l.state(i), l.rest(i)
+		if len(pending) == 1 {
+			spare := si
+			run2(&si, &spare, ri, nil)
+			out[l.dst[i]] = digest(&si)
+			break
+		}
+		j := pending[1]
+		sj := l.state(j)
+		run2(&si, &sj, ri, l.rest(j))
+		out[l.dst[i]], out[l.dst[j]] = digest(&si), digest(&sj)
+		pending = pending[2:]
+	}
+}
+
+// state is lane i's state; rest is the blocks its message has left.
+func (l *lanes) state(i int) [8]uint32 {
+	var s [8]uint32
+	for w := range s {
+		s[w] = l.s[w][i]
+	}
+	return s
+}
+
+func (l *lanes) rest(i int) []byte {
+	o := int(l.offs[i])
+	return l.pad[o : o+64*l.left[i]]
+}
+
+func (l *lanes) digest(i int) Hash {
+	var h Hash
+	for w := range 8 {
+		binary.BigEndian.PutUint32(h[4*w:], l.s[w][i])
+	}
+	return h
+}
+
+// nodesWide sets hs[k] = NodeHash(hs[2k], hs[2k+1]) for k from i on, up
+// to n, nLanes at a time while there are as many, and returns the k it
+// stopped at.
+func (h *Hasher) nodesWide(hs []Hash, i, n int) int {
+	if !has16 || n-i < nLanes {
+		return i
+	}
+	l := h.lanes()
+	l.pad = slices.Grow(l.pad[:0], nLanes*128)[:nLanes*128]
+	for ; i+nLanes <= n; i += nLanes {
+		clear(l.pad)
+		for k := range nLanes {
+			padNode((*[128]byte)(l.pad[128*k:]), &hs[2*(i+k)], &hs[2*(i+k)+1])
+			l.offs[k] = uint32(128 * k)
+			for w := range iv {
+				l.s[w][k] = iv[w]
+			}
+		}
+		blockLanes(&l.s, &l.pad[0], &l.offs, 2)
+		// Every input is read: the outputs may overwrite them.
+		for k := range nLanes {
+			hs[i+k] = l.digest(k)
+		}
+	}
+	return i
+}
