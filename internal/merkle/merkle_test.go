@@ -184,6 +184,21 @@ func testAppendLeaves(t *testing.T) {
 func BenchmarkLeaves(b *testing.B) {
 	line := bytes.Repeat([]byte("x"), 649)
 	data := bytes.Repeat(append(line, '\n'), 1000)
+	benchLeaves(b, data)
+}
+
+// BenchmarkLeavesMixed is lines of 300 to 700 bytes, as events are: the
+// lanes' messages end at different blocks.
+func BenchmarkLeavesMixed(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	var data []byte
+	for range 1000 {
+		data = append(append(data, bytes.Repeat([]byte("x"), 300+r.IntN(401))...), '\n')
+	}
+	benchLeaves(b, data)
+}
+
+func benchLeaves(b *testing.B, data []byte) {
 	h := NewHasher()
 	var out []Hash
 	b.Run("one-at-a-time", func(b *testing.B) {

@@ -2,10 +2,7 @@
 
 package merkle
 
-import (
-	"encoding/binary"
-	"slices"
-)
+import "slices"
 
 // nLanes is how many messages blockLanes hashes at once: one in each
 // 32-bit lane of an AVX-512 register.
@@ -13,10 +10,11 @@ const nLanes = 16
 
 // blockLanes runs n SHA-256 blocks through each of the nLanes states in
 // s, word w of lane i at s[w][i]: lane i's blocks are at base+offs[i],
-// and offs[i] moves on n blocks (sha16_amd64.s).
+// and offs[i] moves on n blocks. Then it writes each lane's state as a
+// digest to dig (sha16_amd64.s).
 //
 //go:noescape
-func blockLanes(s *[8][nLanes]uint32, base *byte, offs *[nLanes]uint32, n int)
+func blockLanes(s *[8][nLanes]uint32, base *byte, offs *[nLanes]uint32, n int, dig *[nLanes]Hash)
 
 func xgetbv() (eax, edx uint32)
 
@@ -45,9 +43,24 @@ type lanes struct {
 	offs [nLanes]uint32
 	left [nLanes]int // blocks left of lane i's message; 0 when it has none
 	dst  [nLanes]int // where lane i's digest goes
-	pad  []byte      // the padded messages of one chunk, one after another
+	dig  [nLanes]Hash
+	pad  []byte // the padded messages of one chunk, one after another
 	msgs []span
+
+	nodes []byte // nLanes padded tree nodes
 }
+
+// ivLanes and nodeOffs are the lanes' initial states, and their offsets
+// in lanes.nodes.
+var ivLanes, nodeOffs = func() (s [8][nLanes]uint32, offs [nLanes]uint32) {
+	for i := range nLanes {
+		for w := range iv {
+			s[w][i] = iv[w]
+		}
+		offs[i] = uint32(128 * i)
+	}
+	return s, offs
+}()
 
 // span is one padded message in lanes.pad.
 type span struct{ off, blocks int }
@@ -59,7 +72,7 @@ const chunkWide = 128 << 10
 // minLanes is the fewest messages worth a pass of blockLanes while there
 // are two-message SHA extensions to finish the rest with: a pass costs
 // the same however many lanes hold a message.
-const minLanes = 6
+const minLanes = 8
 
 func (h *Hasher) lanes() *lanes {
 	if h.wide == nil {
@@ -120,7 +133,7 @@ func (l *lanes) run(out []Hash) {
 		}
 		// A lane without a message reads blocks from offset 0 on, no
 		// further than a busy lane's message: its result is dropped.
-		blockLanes(&l.s, &l.pad[0], &l.offs, n)
+		blockLanes(&l.s, &l.pad[0], &l.offs, n, &l.dig)
 		for i := range nLanes {
 			if l.left[i] == 0 {
 				l.offs[i] = 0
@@ -129,7 +142,7 @@ func (l *lanes) run(out []Hash) {
 			if l.left[i] -= n; l.left[i] > 0 {
 				continue
 			}
-			out[l.dst[i]] = l.digest(i)
+			out[l.dst[i]] = l.dig[i]
 			busy--
 			l.offs[i] = 0
 			if next < len(l.msgs) {
@@ -176,14 +189,6 @@ func (l *lanes) rest(i int) []byte {
 	return l.pad[o : o+64*l.left[i]]
 }
 
-func (l *lanes) digest(i int) Hash {
-	var h Hash
-	for w := range 8 {
-		binary.BigEndian.PutUint32(h[4*w:], l.s[w][i])
-	}
-	return h
-}
-
 // nodesWide sets hs[k] = NodeHash(hs[2k], hs[2k+1]) for k from i on, up
 // to n, nLanes at a time while there are as many, and returns the k it
 // stopped at.
@@ -192,21 +197,22 @@ func (h *Hasher) nodesWide(hs []Hash, i, n int) int {
 		return i
 	}
 	l := h.lanes()
-	l.pad = slices.Grow(l.pad[:0], nLanes*128)[:nLanes*128]
+	if l.nodes == nil {
+		l.nodes = make([]byte, nLanes*128)
+		for k := range nLanes {
+			padNode((*[128]byte)(l.nodes[128*k:]), &Hash{}, &Hash{})
+		}
+	}
 	for ; i+nLanes <= n; i += nLanes {
-		clear(l.pad)
+		// Only the hashes change from one node to the next.
 		for k := range nLanes {
-			padNode((*[128]byte)(l.pad[128*k:]), &hs[2*(i+k)], &hs[2*(i+k)+1])
-			l.offs[k] = uint32(128 * k)
-			for w := range iv {
-				l.s[w][k] = iv[w]
-			}
+			o := 128 * k
+			copy(l.nodes[o+1:o+33], hs[2*(i+k)][:])
+			copy(l.nodes[o+33:o+65], hs[2*(i+k)+1][:])
 		}
-		blockLanes(&l.s, &l.pad[0], &l.offs, 2)
-		// Every input is read: the outputs may overwrite them.
-		for k := range nLanes {
-			hs[i+k] = l.digest(k)
-		}
+		l.s, l.offs = ivLanes, nodeOffs
+		// Every input is read: the digests may overwrite them.
+		blockLanes(&l.s, &l.nodes[0], &l.offs, 2, (*[nLanes]Hash)(hs[i:]))
 	}
 	return i
 }

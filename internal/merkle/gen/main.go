@@ -164,24 +164,60 @@ func sixteen() string {
 	p("GLOBL swap16<>(SB), RODATA|NOPTR, $16\n")
 	p("DATA blocksize16<>+0(SB)/4, $64")
 	p("GLOBL blocksize16<>(SB), RODATA|NOPTR, $4\n")
-	p("// func blockLanes(s *[8][16]uint32, base *byte, offs *[16]uint32, n int)")
-	p("TEXT ·blockLanes(SB), NOSPLIT, $0-32")
-	ins("MOVQ s+0(FP), R8", "MOVQ base+8(FP), SI", "MOVQ offs+16(FP), R9", "MOVQ n+24(FP), CX",
+	p("// func blockLanes(s *[8][16]uint32, base *byte, offs *[16]uint32, n int, dig *[16][32]byte)")
+	p("TEXT ·blockLanes(SB), NOSPLIT, $0-40")
+	ins("MOVQ s+0(FP), R8", "MOVQ base+8(FP), SI", "MOVQ offs+16(FP), R9", "MOVQ n+24(FP), CX", "MOVQ dig+32(FP), DI",
 		"TESTQ CX, CX", "JZ done", "VBROADCASTI32X4 swap16<>(SB), Z31", "VMOVDQU32 (R9), Z30")
 	for i := range 8 {
 		ins(fmt.Sprintf("VMOVDQU32 %d(R8), %s", 64*i, z(i)))
 	}
 	p("\nloop:")
+	// Each lane's block is a row, big-endian words: the rounds want
+	// columns, word t of every lane in one register. The transpose is
+	// four passes over pairs of registers, each pair's results in a free
+	// register and the one of the pair's it frees; free holds Z8-Z28
+	// that are not in use.
+	free := []int{24, 25, 26, 27, 28}
+	var row [16]int // row[i]: the register now holding the pair output i
+	for i := range 16 {
+		row[i] = 8 + i
+		ins(fmt.Sprintf("MOVL %d(R9), R11", 4*i), fmt.Sprintf("VMOVDQU32 (SI)(R11*1), %s", z(row[i])),
+			fmt.Sprintf("VPSHUFB Z31, %s, %s", z(row[i]), z(row[i])))
+	}
+	// pair sets row[x], row[y] = op1(row[x], row[y]), op2(row[x], row[y]).
+	pair := func(x, y int, op1, op2 string) {
+		n := free[0]
+		ins(fmt.Sprintf(op1, z(row[y]), z(row[x]), z(n)), fmt.Sprintf(op2, z(row[y]), z(row[x]), z(row[y])))
+		free[0] = row[x]
+		row[x] = n
+	}
+	// Dwords, then quadwords, within each 128-bit chunk: row[4q+k] then
+	// holds, in chunk c, word 4c+k of lanes 4q to 4q+3.
+	for i := 0; i < 16; i += 2 {
+		pair(i, i+1, "VPUNPCKLDQ %s, %s, %s", "VPUNPCKHDQ %s, %s, %s")
+	}
+	for i := 0; i < 16; i += 4 {
+		// After the dword pass row[i+1] has words 4c+2 and 4c+3.
+		pair(i, i+2, "VPUNPCKLQDQ %s, %s, %s", "VPUNPCKHQDQ %s, %s, %s")
+		pair(i+1, i+3, "VPUNPCKLQDQ %s, %s, %s", "VPUNPCKHQDQ %s, %s, %s")
+		row[i+1], row[i+2] = row[i+2], row[i+1]
+	}
+	// Then the chunks: word 4c+k of all lanes is chunk c of row[k],
+	// row[4+k], row[8+k] and row[12+k].
+	var wreg [16]int
+	for k := range 4 {
+		pair(k, 4+k, "VSHUFI32X4 $0x44, %s, %s, %s", "VSHUFI32X4 $0xee, %s, %s, %s")
+		pair(8+k, 12+k, "VSHUFI32X4 $0x44, %s, %s, %s", "VSHUFI32X4 $0xee, %s, %s, %s")
+		pair(k, 8+k, "VSHUFI32X4 $0x88, %s, %s, %s", "VSHUFI32X4 $0xdd, %s, %s, %s")
+		pair(4+k, 12+k, "VSHUFI32X4 $0x88, %s, %s, %s", "VSHUFI32X4 $0xdd, %s, %s, %s")
+		wreg[k], wreg[4+k], wreg[8+k], wreg[12+k] = row[k], row[8+k], row[4+k], row[12+k]
+	}
 	// v[i] is the register holding working variable i (a=0 ... h=7).
 	v := [8]int{0, 1, 2, 3, 4, 5, 6, 7}
-	wr := func(t int) string { return z(8 + t%16) }
-	const t0, t1, t2, t3, t4 = "Z24", "Z25", "Z26", "Z27", "Z28"
+	wr := func(t int) string { return z(wreg[t%16]) }
+	t0, t1, t2, t3, t4 := z(free[0]), z(free[1]), z(free[2]), z(free[3]), z(free[4])
 	for t := range 64 {
-		if t < 16 {
-			// The sixteen words of each lane's block, one gather per word.
-			ins("KXNORW K0, K0, K1", fmt.Sprintf("VPGATHERDD %d(SI)(Z30*1), K1, %s", 4*t, wr(t)),
-				fmt.Sprintf("VPSHUFB Z31, %s, %s", wr(t), wr(t)))
-		} else {
+		if t >= 16 {
 			w15, w2, w7, w16 := wr(t-15), wr(t-2), wr(t-7), wr(t)
 			ins("VPRORD $7, "+w15+", "+t0, "VPRORD $18, "+w15+", "+t1, "VPSRLD $3, "+w15+", "+t2,
 				"VPTERNLOGD $0x96, "+t2+", "+t1+", "+t0, "VPADDD "+t0+", "+w16+", "+w16,
@@ -208,7 +244,30 @@ func sixteen() string {
 	for i := range 8 {
 		ins(fmt.Sprintf("VPADDD %d(R8), %s, %s", 64*i, z(i), z(i)), fmt.Sprintf("VMOVDQU32 %s, %d(R8)", z(i), 64*i))
 	}
-	ins("VPADDD.BCST blocksize16<>(SB), Z30, Z30", "DECQ CX", "JNZ loop", "VMOVDQU32 Z30, (R9)", "VZEROUPPER")
+	ins("VPADDD.BCST blocksize16<>(SB), Z30, Z30", "VMOVDQU32 Z30, (R9)", "DECQ CX", "JNZ loop")
+	// Each lane's digest: the state's words big-endian, transposed as
+	// the block was, in two passes: row[4q+k] then holds, in chunk c,
+	// words 4q to 4q+3 of lane 4c+k.
+	free = []int{8, 9, 10, 11, 12, 13, 14, 15}
+	for i := range 8 {
+		row[i] = i
+		ins(fmt.Sprintf("VPSHUFB Z31, %s, %s", z(i), z(i)))
+	}
+	for i := 0; i < 8; i += 2 {
+		pair(i, i+1, "VPUNPCKLDQ %s, %s, %s", "VPUNPCKHDQ %s, %s, %s")
+	}
+	for i := 0; i < 8; i += 4 {
+		pair(i, i+2, "VPUNPCKLQDQ %s, %s, %s", "VPUNPCKHQDQ %s, %s, %s")
+		pair(i+1, i+3, "VPUNPCKLQDQ %s, %s, %s", "VPUNPCKHQDQ %s, %s, %s")
+		row[i+1], row[i+2] = row[i+2], row[i+1]
+	}
+	for k := range 4 {
+		for c := range 4 {
+			ins(fmt.Sprintf("VEXTRACTI32X4 $%d, %s, %d(DI)", c, z(row[k]), 32*(4*c+k)),
+				fmt.Sprintf("VEXTRACTI32X4 $%d, %s, %d(DI)", c, z(row[4+k]), 32*(4*c+k)+16))
+		}
+	}
+	ins("VZEROUPPER")
 	p("\ndone:")
 	ins("RET")
 	return w.String()
