@@ -18,7 +18,8 @@
 # (8 connections, batches of 500 of its 424-byte events, 3 s warm-up, then
 # N seconds) against each build in turn, printing the events acknowledged
 # per second and how far the archive was behind the WAL when the load
-# stopped. EVENTS is then unused:
+# stopped, and the server's CPU seconds per event accepted (the whole
+# run's). EVENTS is then unused:
 #
 #   HTTP_SECONDS=20 bash bench/chaincost.sh 0 4 unhashed
 set -euo pipefail
@@ -61,10 +62,17 @@ if [ -n "${HTTP_SECONDS:-}" ]; then
 			pid=$!
 			until grep -q listening "$work/serve.out" 2>/dev/null; do sleep 0.05; done
 			acked=$("$work/httpload" -url "http://$addr" -warmup 3s -duration "${HTTP_SECONDS}s" -mode throughput -conns 8 -batch 500 2>&1 | grep -E '^events acked' | head -1)
-			lag=$(curl -s "http://$addr/metrics" | awk '/^kansa_sink_lag_records/ { printf "%d", $2 }')
+			metrics=$(curl -s "http://$addr/metrics")
+			lag=$(awk '/^kansa_sink_lag_records/ { printf "%d", $2 }' <<< "$metrics")
+			accepted=$(awk '/^kansa_accepted_total/ { printf "%d", $2 }' <<< "$metrics")
+			# The server's CPU over the whole run (warm-up included), per
+			# event it accepted: steadier than the rate, which the load
+			# generator's share of the two cores moves.
+			cpu=$(awk -v t="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / t }' "/proc/$pid/stat")
 			kill -TERM "$pid"
 			wait "$pid" || true
-			printf 'run %d %-8s %s | archive behind by %s records\n' "$i" "$b" "$acked" "$lag"
+			printf 'run %d %-8s %s | archive behind by %s records | %s CPU s, %s accepted, %s µs/event\n' "$i" "$b" "$acked" "$lag" \
+				"$cpu" "$accepted" "$(awk -v c="$cpu" -v n="$accepted" 'BEGIN { printf "%.3f", c * 1e6 / n }')"
 		done
 	done
 	rm -rf "$work/data"

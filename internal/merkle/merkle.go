@@ -53,7 +53,6 @@ type Hasher struct {
 	d      hash.Hash
 	buf    []byte
 	pa, pb []byte // padded messages for pair
-	wide   *lanes // many-message hashing, made on first use
 }
 
 // NewHasher returns a Hasher.

@@ -179,6 +179,18 @@ func testAppendLeaves(t *testing.T) {
 	if got := NewHasher().AppendLeaves(nil, nil); len(got) != 0 {
 		t.Fatalf("no data gives %d leaves", len(got))
 	}
+	// Fewer lines than lanes, and a few more: some lanes never get one,
+	// and the last few are finished two at a time. Appended to leaves
+	// already there, which stay.
+	h := NewHasher()
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	for n := range 40 {
+		in := bytes.Join(lines[100:100+n], nil)
+		got := h.AppendLeaves(want[:3:3], in)
+		if len(got) != 3+n || !slices.Equal(got[:3], want[:3]) || !slices.Equal(got[3:], want[100:100+n]) {
+			t.Fatalf("%d lines after 3 leaves: got %x", n, got)
+		}
+	}
 }
 
 func BenchmarkLeaves(b *testing.B) {

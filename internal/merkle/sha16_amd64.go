@@ -2,7 +2,10 @@
 
 package merkle
 
-import "slices"
+import (
+	"slices"
+	"sync"
+)
 
 // nLanes is how many messages blockLanes hashes at once: one in each
 // 32-bit lane of an AVX-512 register.
@@ -36,8 +39,7 @@ var has16 = func() bool {
 	return b7&(1<<16) != 0 && b7&(1<<30) != 0
 }()
 
-// lanes is the many-message hashing's state, kept in a Hasher between
-// calls so that it allocates nothing once warm.
+// lanes is the many-message hashing's state.
 type lanes struct {
 	s    [8][nLanes]uint32
 	offs [nLanes]uint32
@@ -74,16 +76,15 @@ const chunkWide = 128 << 10
 // the same however many lanes hold a message.
 const minLanes = 8
 
-func (h *Hasher) lanes() *lanes {
-	if h.wide == nil {
-		h.wide = new(lanes)
-	}
-	return h.wide
-}
+// lanesPool keeps lanes, with their buffers, between calls: Hashers are
+// made per batch and per goroutine, and a new one's first chunk would
+// otherwise allocate and clear them again.
+var lanesPool = sync.Pool{New: func() any { return new(lanes) }}
 
 // appendLeavesWide is AppendLeaves nLanes lines at a time.
 func (h *Hasher) appendLeavesWide(dst []Hash, data []byte) []Hash {
-	l := h.lanes()
+	l := lanesPool.Get().(*lanes)
+	defer lanesPool.Put(l)
 	for len(data) > 0 {
 		l.pad, l.msgs = l.pad[:0], l.msgs[:0]
 		for len(data) > 0 && len(l.pad) < chunkWide {
@@ -196,7 +197,8 @@ func (h *Hasher) nodesWide(hs []Hash, i, n int) int {
 	if !has16 || n-i < nLanes {
 		return i
 	}
-	l := h.lanes()
+	l := lanesPool.Get().(*lanes)
+	defer lanesPool.Put(l)
 	if l.nodes == nil {
 		l.nodes = make([]byte, nLanes*128)
 		for k := range nLanes {

@@ -15,8 +15,6 @@ func (h *Hasher) nodePair(a, b, c, d Hash) (Hash, Hash) { return NodeHash(a, b),
 
 var has16 = false
 
-type lanes struct{}
-
 func (h *Hasher) appendLeavesWide(dst []Hash, data []byte) []Hash {
 	for len(data) > 0 {
 		var line []byte
