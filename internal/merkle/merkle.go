@@ -15,7 +15,6 @@ import (
 	"errors"
 	"hash"
 	"math/bits"
-	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -50,9 +49,10 @@ var leafPrefix = []byte{0}
 // Hasher computes leaf hashes without allocating; it is not safe for
 // concurrent use.
 type Hasher struct {
-	d      hash.Hash
-	buf    []byte
-	pa, pb []byte // padded messages for pair
+	d       hash.Hash
+	buf     []byte
+	pa, pb  []byte // padded messages for pair
+	scratch []Hash // Root's copy of the leaves
 }
 
 // NewHasher returns a Hasher.
@@ -149,6 +149,13 @@ func Root(leaves []Hash) Hash {
 	return f.Root()
 }
 
+// Root returns the tree head over leaves, as Root does, many nodes at a
+// time where the CPU allows; leaves stay as they are.
+func (h *Hasher) Root(leaves []Hash) Hash {
+	h.scratch = append(h.scratch[:0], leaves...)
+	return h.reduce(h.scratch)
+}
+
 // rootChunk is how many leaves RootParallel gives a goroutine at a time: a
 // power of two, so that each chunk but the last is a complete subtree.
 const rootChunk = 1 << 12
@@ -160,7 +167,7 @@ const rootChunk = 1 << 12
 func RootParallel(leaves []Hash, workers int) Hash {
 	chunks := (len(leaves) + rootChunk - 1) / rootChunk
 	if chunks < 2 || workers < 2 {
-		return NewHasher().reduce(slices.Clone(leaves))
+		return NewHasher().Root(leaves)
 	}
 	roots := make([]Hash, chunks)
 	var next atomic.Int64

@@ -247,8 +247,13 @@ func testReduce(t *testing.T) {
 	}
 	h := NewHasher()
 	for n := range len(leaves) + 1 {
-		if got, want := h.reduce(slices.Clone(leaves[:n])), subtree(leaves[:n]); got != want {
+		want := subtree(leaves[:n])
+		if got := h.reduce(slices.Clone(leaves[:n])); got != want {
 			t.Fatalf("%d leaves: root %x, want %x", n, got, want)
+		}
+		before := slices.Clone(leaves)
+		if got := h.Root(leaves[:n]); got != want || !slices.Equal(leaves, before) {
+			t.Fatalf("%d leaves: Hasher.Root %x, want %x, leaves kept: %v", n, got, want, slices.Equal(leaves, before))
 		}
 	}
 }

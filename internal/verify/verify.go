@@ -520,7 +520,7 @@ func (c *checker) check(ctx context.Context, v *verifier, m *archive.Manifest, f
 		v.problem(f.Key, "%s: the gzip stream fails after event %d of %d%s (%v)", what, n, f.Records, eventID(last), rerr)
 		return int64(n), int64(len(data)), nil
 	}
-	root := archive.HexHash(merkle.Root(c.leaves))
+	root := archive.HexHash(c.hasher.Root(c.leaves))
 	switch {
 	case n != f.Records:
 		v.problem(f.Key, "holds %d %s, its manifest %s lists %d: %s", n, f.Kind, manifestKey(m), f.Records, map[bool]string{true: "events were deleted", false: "events were added"}[n < f.Records])
