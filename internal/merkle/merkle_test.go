@@ -155,6 +155,15 @@ func testAppendLeaves(t *testing.T) {
 	for range 200 {
 		line(r.IntN(3000))
 	}
+	// Lines longer than the many-message code's chunks, between short
+	// ones and one after another.
+	line(300 << 10)
+	line(5)
+	line(200 << 10)
+	line(129 << 10)
+	for range 20 {
+		line(r.IntN(300))
+	}
 	line(0)
 	line(0)
 	for _, cut := range []int{0, 1} { // with and without the last '\n'

@@ -76,6 +76,10 @@ const chunkWide = 128 << 10
 // the same however many lanes hold a message.
 const minLanes = 8
 
+// checkLanes, when tests set it, sees each pass of blockLanes over
+// l.pad before it runs.
+var checkLanes func(l *lanes, n int)
+
 // lanesPool keeps lanes, with their buffers, between calls: Hashers are
 // made per batch and per goroutine, and a new one's first chunk would
 // otherwise allocate and clear them again.
@@ -87,16 +91,30 @@ func (h *Hasher) appendLeavesWide(dst []Hash, data []byte) []Hash {
 	defer lanesPool.Put(l)
 	for len(data) > 0 {
 		l.pad, l.msgs = l.pad[:0], l.msgs[:0]
+		// A line longer than a chunk is hashed on its own, after the
+		// chunk before it: lanes gain nothing on it, and the pool would
+		// keep a buffer its size. It also keeps every offset in l.pad
+		// far below the 2^32 at which blockLanes' would wrap.
+		var long []byte
 		for len(data) > 0 && len(l.pad) < chunkWide {
-			var line []byte
-			line, data = cutLine(data)
+			line, rest := cutLine(data)
+			data = rest
+			if len(line) > chunkWide {
+				long = line
+				break
+			}
 			off := len(l.pad)
 			l.pad = padLeaf(l.pad, line)
 			l.msgs = append(l.msgs, span{off, (len(l.pad) - off) / 64})
 		}
-		n := len(dst)
-		dst = slices.Grow(dst, len(l.msgs))[:n+len(l.msgs)]
-		l.run(dst[n:])
+		if len(l.msgs) > 0 {
+			n := len(dst)
+			dst = slices.Grow(dst, len(l.msgs))[:n+len(l.msgs)]
+			l.run(dst[n:])
+		}
+		if long != nil {
+			dst = append(dst, h.Leaf(long))
+		}
 	}
 	return dst
 }
@@ -134,6 +152,9 @@ func (l *lanes) run(out []Hash) {
 		}
 		// A lane without a message reads blocks from offset 0 on, no
 		// further than a busy lane's message: its result is dropped.
+		if checkLanes != nil {
+			checkLanes(l, n)
+		}
 		blockLanes(&l.s, &l.pad[0], &l.offs, n, &l.dig)
 		for i := range nLanes {
 			if l.left[i] == 0 {
