@@ -69,8 +69,8 @@ func Expired(ctx context.Context, store objstore.Store) (map[string]*Retention, 
 	return out, err
 }
 
-// Expire deletes the files of the writer's batches whose newest event (or,
-// for a batch of rejects only, whose closing) is before cutoff. It first
+// Expire deletes the files of the writer's batches whose newest record
+// (see newest) is before cutoff. It first
 // appends a retention record naming them to each of their logs and stores
 // it, then deletes; a deletion cut short is done again by the next call.
 // It returns the record, or nil when nothing expired. Manifests stay: the
@@ -101,11 +101,7 @@ func (w *Writer) Expire(ctx context.Context, cutoff time.Time, policy string, no
 		if expired[ManifestKey(m.Writer, m.First, m.Last)] != nil {
 			return nil
 		}
-		newest := m.TimeMax
-		if newest == "" {
-			newest = m.ClosedAt
-		}
-		if t, err := time.Parse(time.RFC3339Nano, newest); err == nil && t.Before(cutoff) {
+		if newest(m).Before(cutoff) {
 			old = append(old, m)
 		}
 		return nil
@@ -144,6 +140,39 @@ func (w *Writer) Expire(ctx context.Context, cutoff time.Time, policy string, no
 		return nil, err
 	}
 	return r, w.deleteBatches(ctx, r.Expired)
+}
+
+// newest is the time of a batch's newest record: of its events and of
+// every file's records, rejected ones included, which are timed as they
+// arrived; for a batch without times, when it closed. A time that does
+// not parse keeps the batch.
+func newest(m *Manifest) time.Time {
+	var t time.Time
+	keep := time.Now().AddDate(1000, 0, 0)
+	times := []string{m.TimeMax}
+	for _, f := range m.Files {
+		times = append(times, f.TimeMax)
+	}
+	for _, s := range times {
+		if s == "" {
+			continue
+		}
+		u, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			return keep
+		}
+		if u.After(t) {
+			t = u
+		}
+	}
+	if t.IsZero() {
+		u, err := time.Parse(time.RFC3339Nano, m.ClosedAt)
+		if err != nil {
+			return keep
+		}
+		t = u
+	}
+	return t
 }
 
 // deleteBatches deletes every file the manifests list.

@@ -497,6 +497,32 @@ func TestRetention(t *testing.T) {
 	expect(t, f.verify(t, Options{}), key, "the retention record was changed after it was logged")
 }
 
+// TestRetentionKeepsNewRejects: a batch is kept while any record in it,
+// a rejected one too, is newer than the cutoff.
+func TestRetentionKeepsNewRejects(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	es := append(entries(122, 2), record.Entry{Type: record.TypeReject, Time: day.Add(100 * time.Hour).UnixMicro(),
+		Tenant: []byte("acme"), Source: []byte("test"), Body: []byte(`{"error_type":"decode","error":"not JSON","line":"x"}`)})
+	if _, err := f.w.Write(ctx, &archive.Batch{First: 122, Last: 124, Closed: day.Add(100 * time.Hour), Entries: es}); err != nil {
+		t.Fatal(err)
+	}
+	// Every event of the fourth batch is before the cutoff; its reject is not.
+	r, err := f.w.Expire(ctx, day.Add(80*time.Hour), "retention_days=365", time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r == nil || len(r.Expired) != 3 || slices.Contains(r.Expired, "_kansa/manifests/writer=wtest/00000000000000000122-00000000000000000124.json") {
+		t.Fatalf("expired %+v, want the first three batches", r)
+	}
+	if _, err := f.cp.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rep := f.verify(t, Options{}); !rep.OK() {
+		t.Fatalf("after retention: %v", rep.Problems)
+	}
+}
+
 // TestKeyRotationAndSeparateStore: checkpoints in a store of their own,
 // signed by one key and then, after a rotation, by another; both public
 // keys are kept beside them and everything verifies. A pinned key that is
