@@ -48,13 +48,17 @@ func NewDecoder() *Decoder {
 	return d
 }
 
+// ErrChecksum is the error of a file whose decompressed bytes do not
+// match its checksum.
+var ErrChecksum = gzip.ErrChecksum
+
 // growth is how much room is added when a member does not fit.
 const growth = 1 << 20
 
 // Append appends the decompressed bytes of the gzip file src to dst. After
 // an error the result holds what was decoded before the damage, and the
 // error is the Go reader's: io.ErrUnexpectedEOF for a file cut short,
-// gzip.ErrHeader or gzip.ErrChecksum or a flate error otherwise. An empty
+// gzip.ErrHeader or ErrChecksum or a flate error otherwise. An empty
 // src is an empty file.
 func (d *Decoder) Append(dst, src []byte) ([]byte, error) {
 	if d.native != nil {

@@ -112,6 +112,7 @@ type verifier struct {
 	listed map[string]bool // every file key a manifest lists
 	roots  map[string]map[uint64]merkle.Hash
 	sizes  map[string]uint64 // origin → leaves recomputed
+	broken map[string]bool   // origin → its recomputation stopped at a problem
 	// expired: manifest → the retention record that expired it; gone
 	// counts, per record, the files found deleted.
 	expired map[string]*archive.Retention
@@ -138,7 +139,7 @@ func Verify(ctx context.Context, opt Options) (*Report, error) {
 		opt.Checkpoints = opt.Archive
 	}
 	v := &verifier{opt: opt, rep: &Report{Newest: map[string]Witness{}}, listed: map[string]bool{},
-		roots: map[string]map[uint64]merkle.Hash{}, sizes: map[string]uint64{}}
+		roots: map[string]map[uint64]merkle.Hash{}, sizes: map[string]uint64{}, broken: map[string]bool{}}
 	// Manifests are read here rather than through archive.EveryManifest,
 	// so that one that does not parse is a problem named, not the end.
 	var ms []*archive.Manifest
@@ -239,6 +240,7 @@ func (v *verifier) logs(ms []*archive.Manifest, rs map[string]*archive.Retention
 					after = prev
 				}
 				v.problem(origin, "%s missing: no manifest or retention record holds it (after %s, before %s); its batch's manifest was deleted", leafRange(f.Size, r.Entry.Index-1, true), after, r.Object)
+				v.broken[origin] = true
 				break
 			}
 			leaf := merkle.LeafHash(r.Text)
@@ -256,6 +258,7 @@ func (v *verifier) logs(ms []*archive.Manifest, rs map[string]*archive.Retention
 			roots[f.Size] = f.Root()
 			if archive.HexHash(f.Root()) != r.Entry.Root || r.Entry.Size != f.Size {
 				v.problem(r.Object, "log %s's root at size %d does not follow from the leaves before it: an object of an earlier leaf (%d or before) was rewritten", origin, r.Entry.Size, r.Entry.Index-1)
+				v.broken[origin] = true
 				break
 			}
 			prev = r.Object
@@ -379,6 +382,10 @@ func (v *verifier) checkHead(object, origin string, size uint64, root merkle.Has
 			v.problem(object, "%scheckpoint of %q, not a kansa log", what, origin)
 			return false
 		}
+	}
+	if size > n && v.broken[origin] {
+		v.problem(object, "%scheckpoint covers %s of %s, which cannot be checked past the first %s: the log breaks there (named above)", what, plural(size, "leaf", "leaves"), origin, plural(n, "leaf", "leaves"))
+		return false
 	}
 	if size > n {
 		v.problem(object, "%scheckpoint covers %s of %s, the archive's manifests hold %d: the batches of %s, or their manifests, were deleted (or the archive was rolled back)", what, plural(size, "leaf", "leaves"), origin, n, leafRange(n, size-1, false))
@@ -513,12 +520,20 @@ func (c *checker) check(ctx context.Context, v *verifier, m *archive.Manifest, f
 	last := lastLine(lines)
 	n := len(c.leaves)
 	if rerr != nil {
-		what := "damaged"
-		if errors.Is(rerr, io.ErrUnexpectedEOF) {
-			what = "truncated"
+		// Only a file cut short leaves what came before its end as it
+		// was. A changed byte decodes to anything up to where the
+		// stream fails, often at the checksum after the last member's
+		// end, so neither those lines nor their count say anything.
+		switch {
+		case errors.Is(rerr, io.ErrUnexpectedEOF):
+			v.problem(f.Key, "truncated: the gzip stream fails after event %d of %d%s (%v)", n, f.Records, eventID(last), rerr)
+			return int64(n), int64(len(data)), nil
+		case errors.Is(rerr, gunzip.ErrChecksum):
+			v.problem(f.Key, "damaged: what it decompresses to does not match its gzip checksum, so its compressed bytes were changed; its manifest lists %d %s (%v)", f.Records, f.Kind, rerr)
+		default:
+			v.problem(f.Key, "damaged: the gzip stream fails, so its compressed bytes were changed; its manifest lists %d %s (%v)", f.Records, f.Kind, rerr)
 		}
-		v.problem(f.Key, "%s: the gzip stream fails after event %d of %d%s (%v)", what, n, f.Records, eventID(last), rerr)
-		return int64(n), int64(len(data)), nil
+		return 0, int64(len(data)), nil
 	}
 	root := archive.HexHash(c.hasher.Root(c.leaves))
 	switch {
@@ -572,7 +587,7 @@ func (v *verifier) unlisted(ctx context.Context, ms []*archive.Manifest) error {
 				return nil
 			}
 		}
-		v.problem(key, "not listed in any manifest: a file was added to the archive")
+		v.problem(key, "not listed in any manifest: a file was added to the archive, or the manifest of its batch was deleted")
 		return nil
 	})
 }

@@ -199,7 +199,14 @@ func TestTamper(t *testing.T) {
 			b := f.read(t, k)
 			b[len(b)/2] ^= 0x40
 			f.write(t, k, b)
-			return k, "the gzip stream fails after event"
+			return k, "damaged: "
+		}},
+		{"garble the start of a compressed stream", func(t *testing.T, f *fixture) (string, string) {
+			k := f.firstEvents(t)
+			b := f.read(t, k)
+			b[10] = 0xff // the first deflate block: a reserved type
+			f.write(t, k, b)
+			return k, "damaged: the gzip stream fails, so its compressed bytes were changed; its manifest lists 12 events"
 		}},
 		{"delete one event and recompress", func(t *testing.T, f *fixture) (string, string) {
 			k := f.firstEvents(t)
@@ -262,6 +269,17 @@ func TestTamper(t *testing.T) {
 		{"delete a manifest", func(t *testing.T, f *fixture) (string, string) {
 			os.Remove(f.path("_kansa/manifests/writer=wtest/00000000000000000041-00000000000000000071.json"))
 			return "kansa/wtest/tenant=acme", "leaf 1 is missing"
+		}},
+		{"delete a manifest: the checkpoints past it are not called deleted", func(t *testing.T, f *fixture) (string, string) {
+			os.Remove(f.path("_kansa/manifests/writer=wtest/00000000000000000041-00000000000000000071.json"))
+			rep := f.verify(t, Options{})
+			for _, p := range rep.Problems {
+				// The errors log's one leaf was this batch's: deleted indeed.
+				if strings.Contains(p.Object, "tenant=acme") && strings.Contains(p.What, "were deleted (or the archive was rolled back)") {
+					t.Errorf("a later leaf called deleted: %s", p)
+				}
+			}
+			return "_kansa/checkpoints/writer=wtest/tenant=acme/", "which cannot be checked past the first 1 leaf: the log breaks there"
 		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
