@@ -53,8 +53,8 @@ func TestVerifyCommand(t *testing.T) {
 	if out, err := run(t, nil, "verify-proof", "--key", pubs[0], pf); exitCode(err) != 1 || !strings.Contains(err.Error(), "proof does not check") {
 		t.Fatalf("a changed event's proof: exit %d %v\n%s", exitCode(err), err, out)
 	}
-	if _, err := run(t, nil, "prove", "--data", data, "no-such-event"); exitCode(err) != 1 {
-		t.Fatalf("prove of an unknown id: exit %d", exitCode(err))
+	if _, err := run(t, nil, "prove", "--data", data, "no-such-event"); exitCode(err) != 1 || !strings.Contains(err.Error(), "once its batch is archived") {
+		t.Fatalf("prove of an unknown id: exit %d, %v", exitCode(err), err)
 	}
 
 	// A key that appears beside the checkpoints after the first run is not

@@ -49,7 +49,9 @@ func runProve(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	}
 	p, err := verify.Prove(ctx, opt)
 	if errors.Is(err, verify.ErrNoEvent) {
-		return &exitError{1, err}
+		// Events wait in the WAL until their batch is archived, and
+		// retention deletes old batches: say so, as either may be why.
+		return &exitError{1, fmt.Errorf("%w (an event is found once its batch is archived, and not after retention has expired its batch; `kansa verify` lists expired batches)", err)}
 	}
 	if err != nil {
 		return err
