@@ -85,7 +85,7 @@ func (p Problem) String() string { return p.Object + ": " + p.What }
 // Report is what Verify found.
 type Report struct {
 	Manifests   int   `json:"manifests"`
-	Files       int   `json:"files"`
+	Files       int   `json:"files"` // read and checked: not those missing or expired
 	Events      int64 `json:"events"`
 	Bytes       int64 `json:"bytes"`
 	Logs        int   `json:"logs"`
@@ -425,7 +425,7 @@ func (v *verifier) files(ctx context.Context, ms []*archive.Manifest) error {
 		wg.Go(func() {
 			c := newChecker()
 			for j := range ch {
-				events, n, err := c.check(ctx, v, j.m, &j.f)
+				events, n, read, err := c.check(ctx, v, j.m, &j.f)
 				v.mu.Lock()
 				if err != nil && firstErr == nil {
 					firstErr = err
@@ -433,7 +433,9 @@ func (v *verifier) files(ctx context.Context, ms []*archive.Manifest) error {
 				p.Files++
 				p.Events += events
 				p.Bytes += n
-				v.rep.Files++
+				if read {
+					v.rep.Files++
+				}
 				v.rep.Events += events
 				v.rep.Bytes += n
 				if v.opt.Progress != nil {
@@ -482,8 +484,9 @@ type checker struct {
 
 func newChecker() *checker { return &checker{dec: gunzip.NewDecoder(), hasher: merkle.NewHasher()} }
 
-// check verifies one file and returns its events and bytes.
-func (c *checker) check(ctx context.Context, v *verifier, m *archive.Manifest, f *archive.File) (_, _ int64, err error) {
+// check verifies one file and returns its events and bytes, and whether
+// the file was there to read.
+func (c *checker) check(ctx context.Context, v *verifier, m *archive.Manifest, f *archive.File) (_, _ int64, read bool, err error) {
 	c.file, err = objstore.GetAppend(ctx, v.opt.Archive, f.Key, c.file[:0])
 	data := c.file
 	if errors.Is(err, objstore.ErrNotExist) {
@@ -491,13 +494,13 @@ func (c *checker) check(ctx context.Context, v *verifier, m *archive.Manifest, f
 			v.mu.Lock()
 			v.gone[r]++
 			v.mu.Unlock()
-			return 0, 0, nil
+			return 0, 0, false, nil
 		}
 		v.problem(f.Key, "missing: listed in %s with %d %s, not in the archive", manifestKey(m), f.Records, f.Kind)
-		return 0, 0, nil
+		return 0, 0, false, nil
 	}
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, false, err
 	}
 	sum := sha256.Sum256(data)
 	shaOK := hex.EncodeToString(sum[:]) == f.SHA256
@@ -505,7 +508,7 @@ func (c *checker) check(ctx context.Context, v *verifier, m *archive.Manifest, f
 		if !shaOK {
 			v.problem(f.Key, "its SHA-256 is %s, its manifest %s says %s: the %s file was changed", short(hex.EncodeToString(sum[:])), manifestKey(m), short(f.SHA256), f.Format)
 		}
-		return int64(f.Records), int64(len(data)), nil
+		return int64(f.Records), int64(len(data)), true, nil
 	}
 	// NDJSON: the events themselves, against the file's root.
 	// Decompressed into the worker's own buffer, kept for the next file.
@@ -527,13 +530,13 @@ func (c *checker) check(ctx context.Context, v *verifier, m *archive.Manifest, f
 		switch {
 		case errors.Is(rerr, io.ErrUnexpectedEOF):
 			v.problem(f.Key, "truncated: the gzip stream fails after event %d of %d%s (%v)", n, f.Records, eventID(last), rerr)
-			return int64(n), int64(len(data)), nil
+			return int64(n), int64(len(data)), true, nil
 		case errors.Is(rerr, gunzip.ErrChecksum):
 			v.problem(f.Key, "damaged: what it decompresses to does not match its gzip checksum, so its compressed bytes were changed; its manifest lists %d %s (%v)", f.Records, f.Kind, rerr)
 		default:
 			v.problem(f.Key, "damaged: the gzip stream fails, so its compressed bytes were changed; its manifest lists %d %s (%v)", f.Records, f.Kind, rerr)
 		}
-		return 0, int64(len(data)), nil
+		return 0, int64(len(data)), true, nil
 	}
 	root := archive.HexHash(c.hasher.Root(c.leaves))
 	switch {
@@ -544,7 +547,7 @@ func (c *checker) check(ctx context.Context, v *verifier, m *archive.Manifest, f
 	case !shaOK:
 		v.problem(f.Key, "its events match their root, but its bytes' SHA-256 differs from %s: the file was recompressed or its gzip header changed", manifestKey(m))
 	}
-	return int64(n), int64(len(data)), nil
+	return int64(n), int64(len(data)), true, nil
 }
 
 // lastLine is the last line of data, lines ending in '\n'.

@@ -458,6 +458,7 @@ func TestProve(t *testing.T) {
 func TestRetention(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
+	files := f.verify(t, Options{}).Files
 	now := time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC)
 	r, err := f.w.Expire(ctx, day.Add(30*time.Hour), "retention_days=365", now)
 	if err != nil {
@@ -475,6 +476,9 @@ func TestRetention(t *testing.T) {
 	rep := f.verify(t, Options{})
 	if !rep.OK() || rep.Expired == 0 || !strings.Contains(strings.Join(rep.Notes, "\n"), "expired by policy (retention_days=365) on 2026-12-04T00:00:00Z") {
 		t.Fatalf("after retention: %v, %d expired, notes %v", rep.Problems, rep.Expired, rep.Notes)
+	}
+	if rep.Files != files-rep.Expired {
+		t.Fatalf("after retention %d files checked, want %d of %d: expired ones are not read", rep.Files, files-rep.Expired, files)
 	}
 	f.store.List(ctx, "", func(k string, _ int64) error {
 		if strings.Contains(k, "-00000000000000000001-00000000000000000040.") {
