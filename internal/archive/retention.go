@@ -101,7 +101,7 @@ func (w *Writer) Expire(ctx context.Context, cutoff time.Time, policy string, no
 		if expired[ManifestKey(m.Writer, m.First, m.Last)] != nil {
 			return nil
 		}
-		if newest(m).Before(cutoff) {
+		if t, ok := newest(m); ok && t.Before(cutoff) {
 			old = append(old, m)
 		}
 		return nil
@@ -144,11 +144,10 @@ func (w *Writer) Expire(ctx context.Context, cutoff time.Time, policy string, no
 
 // newest is the time of a batch's newest record: of its events and of
 // every file's records, rejected ones included, which are timed as they
-// arrived; for a batch without times, when it closed. A time that does
-// not parse keeps the batch.
-func newest(m *Manifest) time.Time {
+// arrived; for a batch without times, when it closed. It is false when a
+// time does not parse, and the batch is then kept.
+func newest(m *Manifest) (time.Time, bool) {
 	var t time.Time
-	keep := time.Now().AddDate(1000, 0, 0)
 	times := []string{m.TimeMax}
 	for _, f := range m.Files {
 		times = append(times, f.TimeMax)
@@ -159,7 +158,7 @@ func newest(m *Manifest) time.Time {
 		}
 		u, err := time.Parse(time.RFC3339Nano, s)
 		if err != nil {
-			return keep
+			return t, false
 		}
 		if u.After(t) {
 			t = u
@@ -167,12 +166,9 @@ func newest(m *Manifest) time.Time {
 	}
 	if t.IsZero() {
 		u, err := time.Parse(time.RFC3339Nano, m.ClosedAt)
-		if err != nil {
-			return keep
-		}
-		t = u
+		return u, err == nil
 	}
-	return t
+	return t, true
 }
 
 // deleteBatches deletes every file the manifests list.

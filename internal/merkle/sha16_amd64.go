@@ -180,20 +180,19 @@ func (l *lanes) run(out []Hash) {
 			pending = append(pending, i)
 		}
 	}
-	for len(pending) > 0 {
-		i := pending[0]
-		si, ri := l.state(i), l.rest(i)
-		if len(pending) == 1 {
-			spare := si
-			run2(&si, &spare, ri, nil)
-			out[l.dst[i]] = digest(&si)
-			break
+	for k := 0; k < len(pending); k += 2 {
+		i := pending[k]
+		si := l.state(i)
+		var sj [8]uint32 // a last odd lane runs beside nothing
+		var rj []byte
+		if k+1 < len(pending) {
+			sj, rj = l.state(pending[k+1]), l.rest(pending[k+1])
 		}
-		j := pending[1]
-		sj := l.state(j)
-		run2(&si, &sj, ri, l.rest(j))
-		out[l.dst[i]], out[l.dst[j]] = digest(&si), digest(&sj)
-		pending = pending[2:]
+		run2(&si, &sj, l.rest(i), rj)
+		out[l.dst[i]] = digest(&si)
+		if rj != nil {
+			out[l.dst[pending[k+1]]] = digest(&sj)
+		}
 	}
 }
 

@@ -514,14 +514,6 @@ func (c *checker) check(ctx context.Context, v *verifier, m *archive.Manifest, f
 	// Decompressed into the worker's own buffer, kept for the next file.
 	var rerr error
 	c.out, rerr = c.dec.Append(c.out[:0], data)
-	lines := c.out
-	if rerr != nil {
-		// Lines up to the damage; one cut short by it is not an event.
-		lines = lines[:bytes.LastIndexByte(lines, '\n')+1]
-	}
-	c.leaves = c.hasher.AppendLeaves(c.leaves[:0], lines)
-	last := lastLine(lines)
-	n := len(c.leaves)
 	if rerr != nil {
 		// Only a file cut short leaves what came before its end as it
 		// was. A changed byte decodes to anything up to where the
@@ -529,7 +521,10 @@ func (c *checker) check(ctx context.Context, v *verifier, m *archive.Manifest, f
 		// end, so neither those lines nor their count say anything.
 		switch {
 		case errors.Is(rerr, io.ErrUnexpectedEOF):
-			v.problem(f.Key, "truncated: the gzip stream fails after event %d of %d%s (%v)", n, f.Records, eventID(last), rerr)
+			// Lines up to the cut; one cut short by it is not an event.
+			lines := c.out[:bytes.LastIndexByte(c.out, '\n')+1]
+			n := bytes.Count(lines, []byte{'\n'})
+			v.problem(f.Key, "truncated: the gzip stream fails after event %d of %d%s (%v)", n, f.Records, eventID(lastLine(lines)), rerr)
 			return int64(n), int64(len(data)), true, nil
 		case errors.Is(rerr, gunzip.ErrChecksum):
 			v.problem(f.Key, "damaged: what it decompresses to does not match its gzip checksum, so its compressed bytes were changed; its manifest lists %d %s (%v)", f.Records, f.Kind, rerr)
@@ -538,6 +533,8 @@ func (c *checker) check(ctx context.Context, v *verifier, m *archive.Manifest, f
 		}
 		return 0, int64(len(data)), true, nil
 	}
+	c.leaves = c.hasher.AppendLeaves(c.leaves[:0], c.out)
+	n := len(c.leaves)
 	root := archive.HexHash(c.hasher.Root(c.leaves))
 	switch {
 	case n != f.Records:

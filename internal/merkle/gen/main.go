@@ -153,8 +153,10 @@ func main() {
 // sixteen is blockLanes: SHA-256 over sixteen messages at once, one in
 // each 32-bit lane of the AVX-512 registers, the rounds as FIPS 180-4
 // §6.2.2 writes them. Z0-Z7 hold the working variables a-h (renamed each
-// round, not moved), Z8-Z23 the message schedule's last sixteen words,
-// Z24-Z28 scratch, Z30 the lanes' offsets and Z31 the byte-swap mask.
+// round, not moved); Z8-Z28 the blocks as they are transposed, then the
+// message schedule's last sixteen words wherever the transpose left them
+// and the five registers it left free as scratch; Z30 the lanes' offsets
+// and Z31 the byte-swap mask.
 //
 // Two sets of sixteen side by side, the schedules in memory, ran at 0.8
 // of this one's rate on the machine it was written on: the rounds are
